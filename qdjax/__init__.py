@@ -1,0 +1,11 @@
+"""qdjax: identifiable, quantized disentanglement in JAX/Flax.
+
+`import qdjax as qd`; subpackages: `qd.losses` (pure kernels), `qd.nn` (NNX modules),
+`qd.metrics` (host-side metrics), `qd.data` (datasets), `qd.train` (engine).
+"""
+
+from qdjax import data, losses, metrics, nn, train
+
+__version__ = "0.1.0"
+
+__all__ = ["data", "losses", "metrics", "nn", "train", "__version__"]

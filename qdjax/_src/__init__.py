@@ -1,0 +1,1 @@
+"""Private helpers (typing aliases, testing utilities). Never imported by users."""

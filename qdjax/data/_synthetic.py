@@ -1,0 +1,295 @@
+"""Synthetic latents with a piecewise-constant density on an axis-aligned grid, and mixings.
+
+The generative process of the quantized-factor identifiability papers
+(seeds 000 and 001, "Manhattan" grids): each latent axis `i` is cut into
+`k_i` cells of random widths, every grid cell gets a probability (softmax of
+Gaussian noise; optionally some cells are emptied so the support is not a
+product set and the factors become dependent), and a point is drawn uniformly
+inside a cell. The density therefore jumps ("cliffs") exactly at the cell
+edges, and these jumps are axis-aligned. Observations are a linear or a random
+invertible MLP mixing (a diffeomorphism onto its image) of the latents.
+
+All draws are seeded with NumPy `Generator`s; the same arguments give the same data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class GridDensity:
+    """A piecewise-constant density on an axis-aligned grid in `d` dimensions.
+
+    Attributes:
+      edges: per axis, the `k_i + 1` increasing cell edges.
+      probs: cell probabilities, shape `(k_1, ..., k_d)`, summing to one (0 for emptied cells).
+      smoothing: standard deviation of the Gaussian that blurs the cliffs (0 = sharp).
+    """
+
+    edges: tuple[np.ndarray, ...]
+    probs: np.ndarray
+    smoothing: float = 0.0
+
+    @property
+    def num_dims(self) -> int:
+        return len(self.edges)
+
+    @property
+    def cells_per_dim(self) -> tuple[int, ...]:
+        return tuple(len(e) - 1 for e in self.edges)
+
+    @property
+    def thresholds(self) -> tuple[np.ndarray, ...]:
+        """Interior cell edges per axis: the planted cliff positions."""
+        return tuple(e[1:-1] for e in self.edges)
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Draws `n` latents.
+
+        Returns:
+          `(z, cells)`: latents `[n, d]` float32 and their grid cell per axis `[n, d]` int32
+          (the cell of the point before smoothing noise is added).
+        """
+        flat = rng.choice(self.probs.size, size=n, p=self.probs.ravel())
+        cells = np.stack(np.unravel_index(flat, self.probs.shape), axis=1).astype(np.int32)
+        u = rng.random((n, self.num_dims))
+        z = np.empty((n, self.num_dims), dtype=np.float64)
+        for i, e in enumerate(self.edges):  # loop over axes (d is small), vectorized over n
+            lo, hi = e[cells[:, i]], e[cells[:, i] + 1]
+            z[:, i] = lo + u[:, i] * (hi - lo)
+        if self.smoothing > 0:
+            z = z + self.smoothing * rng.standard_normal(z.shape)
+        return z.astype(np.float32), cells
+
+    def log_prob(self, z: np.ndarray) -> np.ndarray:
+        """Log density of the unsmoothed grid density at `z: [n, d]` (-inf outside the support)."""
+        z = np.asarray(z, dtype=np.float64)
+        idx, inside = [], np.ones(z.shape[0], dtype=bool)
+        vol = np.ones(z.shape[0])
+        for i, e in enumerate(self.edges):
+            c = np.searchsorted(e, z[:, i], side="right") - 1
+            inside &= (c >= 0) & (c < len(e) - 1)
+            c = np.clip(c, 0, len(e) - 2)
+            vol *= np.diff(e)[c]
+            idx.append(c)
+        p = self.probs[tuple(idx)] / vol
+        with np.errstate(divide="ignore"):
+            return np.where(inside & (p > 0), np.log(np.where(p > 0, p, 1.0)), -np.inf)
+
+
+def make_grid_density(
+    rng: np.random.Generator,
+    *,
+    num_dims: int = 2,
+    cells_per_dim: int | Sequence[int] = 4,
+    width_range: tuple[float, float] = (0.3, 2.5),
+    logit_scale: float = 1.0,
+    empty_fraction: float = 0.0,
+    smoothing: float = 0.0,
+    center: bool = True,
+) -> GridDensity:
+    """Draws a random grid density ("Manhattan" grid generalized to `num_dims` axes).
+
+    Args:
+      rng: NumPy generator.
+      num_dims: number of latent factors `d`.
+      cells_per_dim: `k` (same for every axis) or one count per axis; each >= 2.
+      width_range: cell widths are drawn from `U[width_range]`.
+      logit_scale: cell probabilities are `softmax(logit_scale * N(0, 1))` over all cells.
+      empty_fraction: fraction of cells whose probability is set to zero (support not
+        factorized, so the factors become dependent). Draws are rejected until every
+        slab `{z_i in cell c}` of every axis keeps some mass, so all cliffs exist.
+      smoothing: std of a Gaussian blur of the cliffs (applied when sampling).
+      center: shift each axis so the grid is centred on zero.
+
+    Returns:
+      A :class:`GridDensity`.
+    """
+    if num_dims < 1:
+        raise ValueError(f"num_dims must be >= 1; got {num_dims}")
+    ks = [cells_per_dim] * num_dims if np.isscalar(cells_per_dim) else list(cells_per_dim)
+    if len(ks) != num_dims or any(int(k) < 2 for k in ks):
+        raise ValueError(f"cells_per_dim must be >= 2 for each of the {num_dims} axes; got {ks}")
+    lo, hi = width_range
+    if not 0 < lo <= hi:
+        raise ValueError(f"width_range must satisfy 0 < low <= high; got {width_range}")
+    if not 0.0 <= empty_fraction < 1.0:
+        raise ValueError(f"empty_fraction must be in [0, 1); got {empty_fraction}")
+    if smoothing < 0:
+        raise ValueError(f"smoothing must be >= 0; got {smoothing}")
+    edges = []
+    for k in ks:
+        e = np.concatenate([[0.0], np.cumsum(rng.uniform(lo, hi, size=int(k)))])
+        edges.append(e - e[-1] / 2 if center else e)
+    shape = tuple(int(k) for k in ks)
+    logits = logit_scale * rng.standard_normal(shape)
+    probs = np.exp(logits - logits.max())
+    n_empty = int(round(empty_fraction * probs.size))
+    if n_empty:
+        for _ in range(1000):
+            mask = np.ones(probs.size, dtype=bool)
+            mask[rng.choice(probs.size, size=n_empty, replace=False)] = False
+            mask = mask.reshape(shape)
+            axes = range(num_dims)
+            if all(
+                np.all(mask.any(axis=tuple(a for a in axes if a != i))) for i in axes
+            ):
+                break
+        else:
+            raise ValueError(
+                f"could not empty {n_empty} cells while keeping every slab non-empty; "
+                "lower empty_fraction")
+        probs = probs * mask
+    return GridDensity(tuple(edges), probs / probs.sum(), float(smoothing))
+
+
+# ----------------------------------------------------------------------------- mixings
+
+
+@cache
+def _condition_threshold(rows: int, cols: int, quantile: float = 0.25) -> float:
+    """Condition-number threshold for rejecting ill-conditioned random weight draws.
+
+    As in the nonlinear-ICA literature (Hyvärinen & Morioka; Khemakhem et al.), a draw is
+    kept if its condition number is below the `quantile` of condition numbers of
+    column-normalized uniform random matrices of the same shape.
+    """
+    rng = np.random.default_rng(1234)
+    w = rng.uniform(-1, 1, size=(4000, rows, cols))
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    return float(np.quantile(np.linalg.cond(w), quantile))
+
+
+def _well_conditioned(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
+    threshold = _condition_threshold(rows, cols)
+    for _ in range(10_000):
+        w = rng.uniform(-1, 1, size=(rows, cols))
+        w /= np.linalg.norm(w, axis=0, keepdims=True)
+        if np.linalg.cond(w) <= threshold:
+            return w
+    raise RuntimeError(f"no well-conditioned {rows}x{cols} matrix in 10000 draws")
+
+
+@dataclasses.dataclass(frozen=True)
+class Mixing:
+    """An injective map `R^d -> R^D`: `x = f(z)`, LeakyReLU between affine layers.
+
+    With one layer it is linear. Every layer's weight is column-normalized and
+    well-conditioned, LeakyReLU (slope > 0) is a bijection, so the map is a
+    diffeomorphism onto its image away from the kinks.
+
+    Attributes:
+      weights: per layer, `[in, out]` matrices (first `[d, D]`, then `[D, D]`).
+      biases: per layer, `[out]` offsets.
+      negative_slope: LeakyReLU slope applied after every layer but the last.
+    """
+
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+    negative_slope: float = 0.2
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        h = np.asarray(z, dtype=np.float64)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = h @ w + b
+            if i < len(self.weights) - 1:
+                h = np.where(h > 0, h, self.negative_slope * h)
+        return h.astype(np.float32)
+
+
+def make_mixing(
+    rng: np.random.Generator,
+    *,
+    num_latents: int,
+    obs_dim: int | None = None,
+    kind: str = "mlp",
+    num_layers: int = 3,
+    negative_slope: float = 0.2,
+) -> Mixing:
+    """Draws a random linear or invertible-MLP mixing.
+
+    Args:
+      rng: NumPy generator.
+      num_latents: `d`.
+      obs_dim: `D >= d` (default `d`).
+      kind: `"linear"` (one well-conditioned `[d, D]` matrix) or `"mlp"`.
+      num_layers: layers of the MLP mixing (>= 1).
+      negative_slope: LeakyReLU slope in `(0, 1]`.
+    """
+    obs_dim = num_latents if obs_dim is None else int(obs_dim)
+    if obs_dim < num_latents:
+        raise ValueError(f"obs_dim must be >= num_latents ({num_latents}) to be injective; got {obs_dim}")
+    if kind not in ("linear", "mlp"):
+        raise ValueError(f"kind must be 'linear' or 'mlp'; got {kind!r}")
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be >= 1; got {num_layers}")
+    if not 0 < negative_slope <= 1:
+        raise ValueError(f"negative_slope must be in (0, 1] for invertibility; got {negative_slope}")
+    n = 1 if kind == "linear" else num_layers
+    weights, biases = [], []
+    for i in range(n):
+        rows = num_latents if i == 0 else obs_dim
+        weights.append(_well_conditioned(rng, rows, obs_dim))
+        biases.append(np.zeros(obs_dim) if kind == "linear" else 0.1 * rng.standard_normal(obs_dim))
+    return Mixing(tuple(weights), tuple(biases), float(negative_slope))
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticDataset:
+    """Latents, their grid cells and observations of one synthetic task.
+
+    Attributes:
+      x: observations `[n, D]` float32 (standardized per dimension if requested).
+      z: true latents `[n, d]` float32 (the factors `s`).
+      cells: true grid cell per axis `[n, d]` int32.
+      density: the latent :class:`GridDensity`.
+      mixing: the :class:`Mixing` that produced `x` (before standardization).
+    """
+
+    x: np.ndarray
+    z: np.ndarray
+    cells: np.ndarray
+    density: GridDensity
+    mixing: Mixing
+
+
+def make_synthetic(
+    seed: int,
+    num_samples: int,
+    *,
+    num_latents: int = 2,
+    obs_dim: int | None = None,
+    cells_per_dim: int | Sequence[int] = 4,
+    width_range: tuple[float, float] = (0.3, 2.5),
+    logit_scale: float = 1.0,
+    empty_fraction: float = 0.0,
+    smoothing: float = 0.0,
+    mixing: str = "mlp",
+    mixing_layers: int = 3,
+    standardize: bool = True,
+) -> SyntheticDataset:
+    """One call from a seed to a dataset: grid density, samples, mixing, observations.
+
+    The density and the mixing are drawn from `default_rng([seed, 0])` and
+    `default_rng([seed, 1])`, the samples from `default_rng([seed, 2])`, so two
+    datasets with the same seed and different `num_samples` share the task.
+    """
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1; got {num_samples}")
+    density = make_grid_density(
+        np.random.default_rng([seed, 0]), num_dims=num_latents, cells_per_dim=cells_per_dim,
+        width_range=width_range, logit_scale=logit_scale, empty_fraction=empty_fraction,
+        smoothing=smoothing)
+    mix = make_mixing(
+        np.random.default_rng([seed, 1]), num_latents=num_latents, obs_dim=obs_dim, kind=mixing,
+        num_layers=mixing_layers)
+    z, cells = density.sample(num_samples, np.random.default_rng([seed, 2]))
+    x = mix(z)
+    if standardize:
+        x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-6)
+    return SyntheticDataset(x.astype(np.float32), z, cells, density, mix)

@@ -1,0 +1,36 @@
+"""Training engine: objectives, optimizers, the jitted data-parallel step, the loop."""
+
+from qdjax.train.checkpoint import Checkpointer
+from qdjax.train.loop import NonFiniteLossError, TrainResult, train
+from qdjax.train.objectives import (
+    Term,
+    default_forward,
+    kl_term,
+    latent_term,
+    make_objective,
+    reconstruction_term,
+)
+from qdjax.train.optim import make_optimizer, param_labels
+from qdjax.train.step import make_data_mesh, make_train_step, put_batch
+from qdjax.train.writers import MetricWriter, read_metrics, write_results
+
+__all__ = [
+    "Checkpointer",
+    "MetricWriter",
+    "NonFiniteLossError",
+    "Term",
+    "TrainResult",
+    "default_forward",
+    "kl_term",
+    "latent_term",
+    "make_data_mesh",
+    "make_objective",
+    "make_optimizer",
+    "make_train_step",
+    "param_labels",
+    "put_batch",
+    "read_metrics",
+    "reconstruction_term",
+    "train",
+    "write_results",
+]
