@@ -36,7 +36,7 @@ def make_train_step(objective: Callable) -> Callable:
         (_, aux), grads = nnx.value_and_grad(objective, has_aux=True)(model, batch, key)
         optimizer.update(model, grads)
         aux = dict(aux)
-        aux["grad_norm"] = optax.global_norm(grads)
+        aux["grad_norm"] = optax.tree.norm(grads)
         return nnx.state((model, optimizer)), aux
 
     return step

@@ -1,0 +1,56 @@
+"""Shared entrypoint plumbing for `python -m experiments.<name>`.
+
+Each experiment's `__main__.py` is three lines: it defines `--config` (an
+`ml_collections` config file, overridable as `--config.train.num_steps=...`) and
+`--workdir`, and calls :func:`run`. Flagfiles (`--flagfile=...`) are parsed by absl
+before the config overrides. Bad configuration values raise :class:`ConfigError`,
+printed as a one-line usage error naming the flag.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the `--config.*` flag."""
+
+
+def require(ok: bool, flag: str, message: str) -> None:
+    """Raises `ConfigError("--config.<flag> <message>")` unless `ok`."""
+    if not ok:
+        raise ConfigError(f"--config.{flag} {message}")
+
+
+def define_flags(default_config: str) -> None:
+    config_flags.DEFINE_config_file(
+        "config", default_config, "Experiment configuration file.", lock_config=True)
+    flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and plots.")
+
+
+def run(train_and_evaluate: Callable) -> None:
+    """Parses flags and calls `train_and_evaluate(config, workdir)`."""
+
+    def main(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        if not flags.FLAGS["verbosity"].present:  # keep library INFO chatter (Orbax) out
+            logging.set_verbosity(logging.WARNING)
+        cfg = flags.FLAGS.config
+        workdir = flags.FLAGS.workdir
+        if not workdir:
+            raise app.UsageError("--workdir is required (e.g. --workdir=runs/synthetic)")
+        print(f"JAX devices: {jax.devices()} (process {jax.process_index()} of "
+              f"{jax.process_count()})", flush=True)
+        try:
+            train_and_evaluate(cfg, workdir)
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+
+    app.run(main)
