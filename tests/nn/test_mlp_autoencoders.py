@@ -1,0 +1,33 @@
+"""MLP autoencoder and Gaussian VAE: shapes, the model contract, determinism of encode."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from qdjax import nn
+
+
+@pytest.mark.parametrize("shape", [(5,), (4, 4, 1)], ids=["vector", "image"])
+@pytest.mark.parametrize("variational", [False, True], ids=["ae", "vae"])
+def test_output_shapes_and_contract(shape, variational):
+    model = nn.mlp_autoencoder(shape, 3, hidden=(8,), variational=variational,
+                               rngs=nnx.Rngs(0))
+    x = jnp.ones((2, *shape))
+    out = model(x, key=jax.random.key(1))
+    assert out.x_hat.shape == x.shape
+    assert out.z.shape == out.z_mean.shape == (2, 3)
+    assert model.encode(x).shape == (2, 3)
+    np.testing.assert_allclose(model.encode(x), out.z_mean, rtol=1e-6)
+    if variational:
+        assert out.z_logvar.shape == (2, 3)
+        assert not np.allclose(out.z, out.z_mean)  # sampled
+        np.testing.assert_allclose(model(x).z, out.z_mean, rtol=1e-6)  # no key: the mean
+    else:
+        assert out.z_logvar is None
+
+
+def test_bad_latent_count():
+    with pytest.raises(ValueError, match="num_latents"):
+        nn.mlp_autoencoder((3,), 0, rngs=nnx.Rngs(0))
