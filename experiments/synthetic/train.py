@@ -20,6 +20,7 @@ from absl import logging
 from flax import nnx
 
 from experiments._cli import require
+from experiments.synthetic import plots
 from qdjax import data, losses, metrics, nn
 from qdjax import train as qtrain
 
@@ -84,26 +85,6 @@ def make_model_and_objective(config: ml_collections.ConfigDict, obs_dim: int):
     return model, qtrain.make_objective(*terms)
 
 
-def plot_latents(path: str, z: np.ndarray, s: np.ndarray, cells: np.ndarray,
-                 assignment: np.ndarray, title: str) -> None:
-    """True latents and the two best-matched learned latents, coloured by true grid cell."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    colour = np.ravel_multi_index(tuple(cells[:, :2].T), tuple(cells[:, :2].max(0) + 1))
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
-    axes[0].scatter(s[:, 0], s[:, 1 % s.shape[1]], c=colour, s=2, cmap="tab20")
-    axes[0].set(title="true latents (s1, s2)", xlabel="s1", ylabel="s2")
-    a0, a1 = assignment[0], assignment[1 % len(assignment)]
-    axes[1].scatter(z[:, a0], z[:, a1], c=colour, s=2, cmap="tab20")
-    axes[1].set(title=title, xlabel=f"z{a0} (matched to s1)", ylabel=f"z{a1} (matched to s2)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Trains, evaluates MCC on held-out samples, writes `results.json` and plots."""
     validate(config)
@@ -154,10 +135,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
     }
     if config.eval.plot:
-        plot_latents(os.path.join(workdir, "latents.png"), z, s_eval, cells_eval,
-                     pearson.assignment,
-                     f"{config.method}: MCC {pearson.score:.3f}")
-        results["plot"] = os.path.join(workdir, "latents.png")
+        title = f"{config.method}: MCC {pearson.score:.3f}"
+        plots.plot_latents(os.path.join(workdir, "latents.png"), z, s_eval, cells_eval,
+                           pearson.assignment, title)
+        plots.plot_marginals(os.path.join(workdir, "marginals.png"), z, pearson.assignment,
+                             title)
+        results["plots"] = [os.path.join(workdir, n) for n in ("latents.png", "marginals.png")]
     qtrain.write_results(workdir, results)
     print(format_table([results]))
     logging.info("results written to %s", os.path.join(workdir, "results.json"))

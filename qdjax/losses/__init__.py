@@ -1,11 +1,35 @@
 """Pure loss kernels: arrays in, arrays out (no flax, no configs)."""
 
+from qdjax.losses._cliff import (
+    Cliffs,
+    CliffTerms,
+    CliffWeights,
+    KDEMarginals,
+    cliff_bivariate,
+    cliff_loss,
+    cliff_uniform_kl,
+    cliff_univariate,
+    find_cliffs,
+    kde_marginals,
+    silverman_bandwidth,
+)
 from qdjax.losses._reconstruction import bernoulli_nll, squared_error
 from qdjax.losses._vae import gaussian_kl, gaussian_sample
 
 __all__ = [
+    "CliffTerms",
+    "CliffWeights",
+    "Cliffs",
+    "KDEMarginals",
     "bernoulli_nll",
+    "cliff_bivariate",
+    "cliff_loss",
+    "cliff_uniform_kl",
+    "cliff_univariate",
+    "find_cliffs",
     "gaussian_kl",
     "gaussian_sample",
+    "kde_marginals",
+    "silverman_bandwidth",
     "squared_error",
 ]

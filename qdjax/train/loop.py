@@ -156,7 +156,8 @@ def train(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=num_steps, initial=begin, desc="train", unit="step", dynamic_ncols=True)
+        bar = tqdm(total=num_steps, initial=begin, desc="train", unit="step", dynamic_ncols=True,
+                   mininterval=1.0)
     pending: list[tuple[int, dict[str, jax.Array]]] = []
     last_good = start
     last_metrics: dict[str, float] = {}

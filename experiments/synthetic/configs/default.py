@@ -8,10 +8,21 @@
 import ml_collections
 
 
-def get_config() -> ml_collections.ConfigDict:
+# Per-method settings layered on the shared defaults by `get_config(method)`
+# (`--config=experiments/synthetic/configs/default.py:cliff`).
+METHOD_SETTINGS = {
+    "ae": {},
+    "betavae": {"loss.beta": 1.0},
+    "hfs": {"loss.regularizer_weight": 1.0},
+    "ioss": {"loss.regularizer_weight": 1.0},
+    "cliff": {"loss.regularizer_weight": 1.0},
+}
+
+
+def get_config(method: str | None = None) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.method = "ae"  # one of experiments.synthetic.train.METHODS
+    c.method = method or "ae"  # one of experiments.synthetic.train.METHODS
 
     c.data = ml_collections.ConfigDict()
     c.data.num_train = 20_000
@@ -50,4 +61,10 @@ def get_config() -> ml_collections.ConfigDict:
 
     c.eval = ml_collections.ConfigDict()
     c.eval.plot = True
+
+    if c.method not in METHOD_SETTINGS:
+        raise ValueError(f"unknown method {c.method!r}; use one of {sorted(METHOD_SETTINGS)}")
+    for key, value in METHOD_SETTINGS[c.method].items():
+        section, name = key.split(".")
+        c[section][name] = value
     return c
