@@ -9,6 +9,7 @@ printed as a one-line usage error naming the flag.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -37,6 +38,16 @@ def run(train_and_evaluate: Callable) -> None:
     """Parses flags and calls `train_and_evaluate(config, workdir)`."""
 
     def main(argv):
+        if os.environ.get("QDJAX_DISTRIBUTED", "0") == "1":
+            # Multi-host: coordinator/process ids from the environment (Slurm, TPU pods,
+            # or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID).
+            env = os.environ
+            kwargs = {}
+            if "JAX_NUM_PROCESSES" in env:
+                kwargs["num_processes"] = int(env["JAX_NUM_PROCESSES"])
+            if "JAX_PROCESS_ID" in env:
+                kwargs["process_id"] = int(env["JAX_PROCESS_ID"])
+            jax.distributed.initialize(**kwargs)
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
         if not flags.FLAGS["verbosity"].present:  # keep library INFO chatter (Orbax) out
