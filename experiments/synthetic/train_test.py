@@ -52,3 +52,16 @@ def test_cli_bad_flag_is_one_line_error(tmp_path):
     lines = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
     assert lines == ["error: --config.train.batch_size must be between 1 and data.num_train "
                      "(512); got -3"]
+
+
+def test_cli_flagfile_then_overrides(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.synthetic",
+         "--flagfile=experiments/synthetic/flags/cliff_d5.flags", f"--workdir={tmp_path}",
+         "--config.train.num_steps=2", "--config.data.num_train=1024",
+         "--config.train.progress=false", "--config.eval.plot=false"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    with open(tmp_path / "results.json") as f:
+        res = json.load(f)
+    assert res["method"] == "cliff" and res["steps"] == 2
