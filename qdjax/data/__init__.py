@@ -1,6 +1,13 @@
 """Datasets: synthetic generators and loaders yielding `Batch`es."""
 
 from qdjax._src.typing import Batch
+from qdjax.data._factor_dataset import (
+    SHAPES3D_FACTORS,
+    SHAPES3D_SIZES,
+    FactorImageDataset,
+    data_dir,
+    shapes3d,
+)
 from qdjax.data._source import ArraySource, BatchSource
 from qdjax.data._synthetic import (
     GridDensity,
@@ -12,6 +19,11 @@ from qdjax.data._synthetic import (
 )
 
 __all__ = [
+    "SHAPES3D_FACTORS",
+    "SHAPES3D_SIZES",
+    "FactorImageDataset",
+    "data_dir",
+    "shapes3d",
     "ArraySource",
     "Batch",
     "BatchSource",

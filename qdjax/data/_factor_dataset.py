@@ -1,0 +1,143 @@
+"""Image datasets with a full factorial grid of discrete factors, read from local files.
+
+Shapes3D (Burgess & Kim, 2018) is the reference case: `3dshapes.h5` holds
+`images: [480000, 64, 64, 3] uint8` and `labels: [480000, 6] float64`, ordered so
+that the image of factor classes `(c_1, ..., c_F)` is at row
+`ravel_multi_index(c, factor_sizes)`. Nothing is downloaded: put the file under
+`$QDJAX_DATA_DIR` (default `~/qdjax_data`) or pass `path=`. `.npz` files with the same
+two arrays work too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from qdjax._src.typing import Batch
+
+SHAPES3D_FACTORS = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
+SHAPES3D_SIZES = (10, 10, 10, 8, 4, 15)
+
+
+def data_dir() -> str:
+    """`$QDJAX_DATA_DIR`, default `~/qdjax_data`."""
+    return os.path.expanduser(os.environ.get("QDJAX_DATA_DIR", "~/qdjax_data"))
+
+
+class FactorImageDataset:
+    """A factorial image dataset in an `.h5` or `.npz` file, streamed in seeded batches.
+
+    Images are returned NHWC float32 in `[0, 1]`; factors as int32 class indices
+    (each label column's sorted unique values are the classes).
+
+    Args:
+      path: `.h5` or `.npz` file with `images_key` and `labels_key` arrays.
+      factor_sizes: number of classes of each factor, in the file's row-major order.
+      batch_size: rows per training batch.
+      seed: sampling seed; `batch(step)` is a pure function of `(seed, step)`.
+      in_memory: load all images into RAM (fast random access) instead of reading
+        each batch from the h5 file.
+      factor_names: optional names (documentation and plots).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        factor_sizes: Sequence[int],
+        batch_size: int = 64,
+        seed: int = 0,
+        in_memory: bool = False,
+        images_key: str = "images",
+        labels_key: str = "labels",
+        factor_names: Sequence[str] | None = None,
+    ):
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"dataset file not found: {path}; place it there (see BUILD.md, Datasets) "
+                "or pass path= / set QDJAX_DATA_DIR")
+        self.path = path
+        self.factor_sizes = tuple(int(k) for k in factor_sizes)
+        self.factor_names = tuple(factor_names) if factor_names else tuple(
+            f"factor_{i}" for i in range(len(self.factor_sizes)))
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self._images_key = images_key
+        self._h5 = None
+        if path.endswith(".npz"):
+            with np.load(path) as f:
+                self._images = f[images_key]
+                labels = f[labels_key]
+        else:
+            import h5py
+
+            self._h5 = h5py.File(path, "r")
+            if images_key not in self._h5 or labels_key not in self._h5:
+                raise KeyError(f"{path} must contain datasets {images_key!r} and {labels_key!r}; "
+                               f"found {sorted(self._h5.keys())}")
+            labels = self._h5[labels_key][()]
+            self._images = self._h5[images_key][()] if in_memory else self._h5[images_key]
+        n = int(np.prod(self.factor_sizes))
+        if self._images.shape[0] != n or labels.shape != (n, len(self.factor_sizes)):
+            raise ValueError(
+                f"{path}: expected {n} images and labels of shape ({n}, {len(self.factor_sizes)}) "
+                f"for factor sizes {self.factor_sizes}; got images {self._images.shape} and "
+                f"labels {labels.shape}")
+        if not 1 <= self.batch_size <= n:
+            raise ValueError(f"batch_size must be between 1 and {n}; got {batch_size}")
+        classes = np.stack([np.unique(labels[:, i], return_inverse=True)[1]
+                            for i in range(labels.shape[1])], axis=1)
+        self.factors = classes.astype(np.int32)
+        expected = np.stack(np.unravel_index(np.arange(n), self.factor_sizes), axis=1)
+        if not np.array_equal(self.factors, expected):
+            raise ValueError(f"{path}: rows are not in row-major factor order for sizes "
+                             f"{self.factor_sizes}; cannot index images by factors")
+
+    def __len__(self) -> int:
+        return int(np.prod(self.factor_sizes))
+
+    @property
+    def num_factors(self) -> int:
+        return len(self.factor_sizes)
+
+    def images(self, index: np.ndarray) -> np.ndarray:
+        """Images at row `index` as float32 NHWC in `[0, 1]`."""
+        index = np.asarray(index)
+        if isinstance(self._images, np.ndarray):
+            raw = self._images[index]
+        else:  # h5py needs increasing indices without duplicates
+            uniq, inverse = np.unique(index, return_inverse=True)
+            raw = self._images[uniq][inverse]
+        out = raw.astype(np.float32)
+        if raw.dtype == np.uint8:
+            out /= 255.0
+        return out if out.ndim == 4 else out[..., None]
+
+    def batch(self, step: int) -> Batch:
+        """Uniformly sampled rows for `step` (with replacement across steps)."""
+        idx = np.random.default_rng([self.seed, int(step)]).integers(0, len(self),
+                                                                     self.batch_size)
+        return Batch(x=self.images(idx), s=self.factors[idx])
+
+    # FactorVAE-score sampler protocol (qdjax.train.evaluate)
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.stack([rng.integers(0, k, n) for k in self.factor_sizes], axis=1).astype(
+            np.int32)
+
+    def sample_observations(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        del rng  # one image per factor combination
+        return self.images(np.ravel_multi_index(tuple(np.asarray(factors).T), self.factor_sizes))
+
+    def close(self) -> None:
+        if self._h5 is not None:
+            self._h5.close()
+            self._h5 = None
+
+
+def shapes3d(path: str | None = None, **kwargs) -> FactorImageDataset:
+    """Shapes3D from `path` (default `$QDJAX_DATA_DIR/3dshapes.h5`)."""
+    path = path or os.path.join(data_dir(), "3dshapes.h5")
+    return FactorImageDataset(path, factor_sizes=SHAPES3D_SIZES, factor_names=SHAPES3D_FACTORS,
+                              **kwargs)
