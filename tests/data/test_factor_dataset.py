@@ -57,4 +57,4 @@ def test_wrong_factor_sizes_or_order_are_rejected(tmp_path):
     bad = str(tmp_path / "bad.h5")
     _fixture(bad, shuffle=True)
     with pytest.raises(ValueError, match="row-major"):
-        fd.FactorImageDataset(bad, factor_sizes=SIZES)
+        fd.FactorImageDataset(bad, factor_sizes=SIZES, batch_size=4)
