@@ -30,7 +30,8 @@ def require(ok: bool, flag: str, message: str) -> None:
 
 def define_flags(default_config: str) -> None:
     config_flags.DEFINE_config_file(
-        "config", default_config, "Experiment configuration file.", lock_config=True)
+        "config", default_config, "Experiment configuration file.", lock_config=True
+    )
     flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and plots.")
 
 
@@ -56,8 +57,11 @@ def run(train_and_evaluate: Callable) -> None:
         workdir = flags.FLAGS.workdir
         if not workdir:
             raise app.UsageError("--workdir is required (e.g. --workdir=runs/synthetic)")
-        print(f"JAX devices: {jax.devices()} (process {jax.process_index()} of "
-              f"{jax.process_count()})", flush=True)
+        print(
+            f"JAX devices: {jax.devices()} (process {jax.process_index()} of "
+            f"{jax.process_count()})",
+            flush=True,
+        )
         try:
             train_and_evaluate(cfg, workdir)
         except ConfigError as e:

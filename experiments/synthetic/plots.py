@@ -17,8 +17,9 @@ def _cell_colour(cells: np.ndarray) -> np.ndarray:
     return np.ravel_multi_index(tuple(c.T), tuple(c.max(0) + 1))
 
 
-def plot_latents(path: str, z: np.ndarray, s: np.ndarray, cells: np.ndarray,
-                 assignment: np.ndarray, title: str) -> None:
+def plot_latents(
+    path: str, z: np.ndarray, s: np.ndarray, cells: np.ndarray, assignment: np.ndarray, title: str
+) -> None:
     """True latents (s1, s2) and the two learned latents matched to them, coloured by the
     true grid cell; dashed lines mark cliffs found by `qdjax.losses.find_cliffs`."""
     colour = _cell_colour(cells)

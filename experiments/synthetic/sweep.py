@@ -27,7 +27,8 @@ _METHODS = flags.DEFINE_list("methods", list(train.METHODS), "Methods to compare
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (data, init and order).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.", required=True)
 _OVERRIDES = flags.DEFINE_multi_string(
-    "set", [], "Overrides applied to every run, e.g. --set=train.num_steps=2000.")
+    "set", [], "Overrides applied to every run, e.g. --set=train.num_steps=2000."
+)
 
 
 def _apply(cfg, assignment: str) -> None:
@@ -56,19 +57,29 @@ def summarize(rows: list[dict]) -> tuple[str, dict]:
     by: dict[str, list[dict]] = {}
     for r in rows:
         by.setdefault(r["method"], []).append(r)
-    lines = ["| method | seeds | MCC Pearson (mean ± std) | MCC Spearman (mean ± std) | "
-             "recon MSE | steps |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| method | seeds | MCC Pearson (mean ± std) | MCC Spearman (mean ± std) | "
+        "recon MSE | steps |",
+        "|---|---|---|---|---|---|",
+    ]
     summary = {}
     for m, rs in by.items():
         p = np.array([r["mcc_pearson"] for r in rs])
         s = np.array([r["mcc_spearman"] for r in rs])
         rec = np.mean([r["reconstruction_mse"] for r in rs])
-        summary[m] = {"mcc_pearson_mean": float(p.mean()), "mcc_pearson_std": float(p.std()),
-                      "mcc_spearman_mean": float(s.mean()), "mcc_spearman_std": float(s.std()),
-                      "seeds": [r["seed"] for r in rs], "reconstruction_mse": float(rec)}
-        lines.append(f"| {m} | {len(rs)} | {100 * p.mean():.1f} ± {100 * p.std():.1f} | "
-                     f"{100 * s.mean():.1f} ± {100 * s.std():.1f} | {rec:.3g} | "
-                     f"{rs[0]['steps']} |")
+        summary[m] = {
+            "mcc_pearson_mean": float(p.mean()),
+            "mcc_pearson_std": float(p.std()),
+            "mcc_spearman_mean": float(s.mean()),
+            "mcc_spearman_std": float(s.std()),
+            "seeds": [r["seed"] for r in rs],
+            "reconstruction_mse": float(rec),
+        }
+        lines.append(
+            f"| {m} | {len(rs)} | {100 * p.mean():.1f} ± {100 * p.std():.1f} | "
+            f"{100 * s.mean():.1f} ± {100 * s.std():.1f} | {rec:.3g} | "
+            f"{rs[0]['steps']} |"
+        )
     return "\n".join(lines), summary
 
 

@@ -33,55 +33,92 @@ def validate(config: ml_collections.ConfigDict) -> None:
     require(config.method in METHODS, "method", f"must be one of {METHODS}; got {config.method!r}")
     d, t = config.data, config.train
     require(d.num_latents >= 1, "data.num_latents", f"must be >= 1; got {d.num_latents}")
-    require(d.obs_dim >= d.num_latents, "data.obs_dim",
-            f"must be >= data.num_latents ({d.num_latents}); got {d.obs_dim}")
+    require(
+        d.obs_dim >= d.num_latents,
+        "data.obs_dim",
+        f"must be >= data.num_latents ({d.num_latents}); got {d.obs_dim}",
+    )
     require(d.cells_per_dim >= 2, "data.cells_per_dim", f"must be >= 2; got {d.cells_per_dim}")
-    require(0 < d.width_low <= d.width_high, "data.width_low",
-            f"must satisfy 0 < width_low <= width_high; got {d.width_low}, {d.width_high}")
-    require(0 <= d.empty_fraction < 1, "data.empty_fraction",
-            f"must be in [0, 1); got {d.empty_fraction}")
-    require(d.mixing in ("mlp", "linear"), "data.mixing", f"must be 'mlp' or 'linear'; got {d.mixing!r}")
+    require(
+        0 < d.width_low <= d.width_high,
+        "data.width_low",
+        f"must satisfy 0 < width_low <= width_high; got {d.width_low}, {d.width_high}",
+    )
+    require(
+        0 <= d.empty_fraction < 1,
+        "data.empty_fraction",
+        f"must be in [0, 1); got {d.empty_fraction}",
+    )
+    require(
+        d.mixing in ("mlp", "linear"), "data.mixing", f"must be 'mlp' or 'linear'; got {d.mixing!r}"
+    )
     require(d.num_eval >= 2, "data.num_eval", f"must be >= 2; got {d.num_eval}")
-    require(config.model.num_latents >= 1, "model.num_latents",
-            f"must be >= 1; got {config.model.num_latents}")
+    require(
+        config.model.num_latents >= 1,
+        "model.num_latents",
+        f"must be >= 1; got {config.model.num_latents}",
+    )
     require(t.num_steps >= 1, "train.num_steps", f"must be >= 1; got {t.num_steps}")
-    require(1 <= t.batch_size <= d.num_train, "train.batch_size",
-            f"must be between 1 and data.num_train ({d.num_train}); got {t.batch_size}")
+    require(
+        1 <= t.batch_size <= d.num_train,
+        "train.batch_size",
+        f"must be between 1 and data.num_train ({d.num_train}); got {t.batch_size}",
+    )
     n_dev = jax.device_count()
-    require(t.batch_size % n_dev == 0, "train.batch_size",
-            f"must be a multiple of the device count ({n_dev}); got {t.batch_size}")
+    require(
+        t.batch_size % n_dev == 0,
+        "train.batch_size",
+        f"must be a multiple of the device count ({n_dev}); got {t.batch_size}",
+    )
     require(t.learning_rate > 0, "train.learning_rate", f"must be > 0; got {t.learning_rate}")
     require(t.weight_decay >= 0, "train.weight_decay", f"must be >= 0; got {t.weight_decay}")
     for name in ("checkpoint_every", "keep_checkpoints", "log_every"):
         require(t[name] >= 1, f"train.{name}", f"must be >= 1; got {t[name]}")
     require(t.eval_every >= 0, "train.eval_every", f"must be >= 0; got {t.eval_every}")
-    require(config.loss.likelihood in ("gaussian", "bernoulli"), "loss.likelihood",
-            f"must be 'gaussian' or 'bernoulli'; got {config.loss.likelihood!r}")
+    require(
+        config.loss.likelihood in ("gaussian", "bernoulli"),
+        "loss.likelihood",
+        f"must be 'gaussian' or 'bernoulli'; got {config.loss.likelihood!r}",
+    )
 
 
 def make_dataset(config: ml_collections.ConfigDict) -> data.SyntheticDataset:
     d = config.data
     return data.make_synthetic(
-        config.seed, d.num_train + d.num_eval, num_latents=d.num_latents, obs_dim=d.obs_dim,
-        cells_per_dim=d.cells_per_dim, width_range=(d.width_low, d.width_high),
-        logit_scale=d.logit_scale, empty_fraction=d.empty_fraction, smoothing=d.smoothing,
-        mixing=d.mixing, mixing_layers=d.mixing_layers)
+        config.seed,
+        d.num_train + d.num_eval,
+        num_latents=d.num_latents,
+        obs_dim=d.obs_dim,
+        cells_per_dim=d.cells_per_dim,
+        width_range=(d.width_low, d.width_high),
+        logit_scale=d.logit_scale,
+        empty_fraction=d.empty_fraction,
+        smoothing=d.smoothing,
+        mixing=d.mixing,
+        mixing_layers=d.mixing_layers,
+    )
 
 
 def make_model_and_objective(config: ml_collections.ConfigDict, obs_dim: int):
     """The model for `config.method` and its weighted objective."""
     variational = config.method == "betavae"
     model = nn.mlp_autoencoder(
-        (obs_dim,), config.model.num_latents, hidden=tuple(config.model.hidden),
-        variational=variational, rngs=nnx.Rngs(config.seed))
-    terms = [qtrain.reconstruction_term(config.loss.likelihood,
-                                        weight=config.loss.reconstruction_weight)]
+        (obs_dim,),
+        config.model.num_latents,
+        hidden=tuple(config.model.hidden),
+        variational=variational,
+        rngs=nnx.Rngs(config.seed),
+    )
+    terms = [
+        qtrain.reconstruction_term(config.loss.likelihood, weight=config.loss.reconstruction_weight)
+    ]
     if variational:
         terms.append(qtrain.kl_term(weight=config.loss.beta))
     if config.method in _REGULARIZERS:
         kernel = getattr(losses, _REGULARIZERS[config.method])
-        terms.append(qtrain.latent_term(config.method, kernel,
-                                        weight=config.loss.regularizer_weight))
+        terms.append(
+            qtrain.latent_term(config.method, kernel, weight=config.loss.regularizer_weight)
+        )
     return model, qtrain.make_objective(*terms)
 
 
@@ -93,13 +130,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     n_train = config.data.num_train
     x_train, s_train = ds.x[:n_train], ds.z[:n_train]
     x_eval, s_eval, cells_eval = ds.x[n_train:], ds.z[n_train:], ds.cells[n_train:]
-    source = data.ArraySource(x_train, s_train, batch_size=config.train.batch_size,
-                              seed=config.seed)
+    source = data.ArraySource(
+        x_train, s_train, batch_size=config.train.batch_size, seed=config.seed
+    )
     model, objective = make_model_and_objective(config, ds.x.shape[1])
     tc = config.train
     optimizer = nnx.Optimizer(
-        model, qtrain.make_optimizer(learning_rate=tc.learning_rate, weight_decay=tc.weight_decay),
-        wrt=nnx.Param)
+        model,
+        qtrain.make_optimizer(learning_rate=tc.learning_rate, weight_decay=tc.weight_decay),
+        wrt=nnx.Param,
+    )
 
     def encode(model, x):
         return np.asarray(jax.jit(lambda m, x: m.encode(x))(model, x))
@@ -107,21 +147,36 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     def eval_fn(modules, step):
         m = modules[0]
         z = encode(m, x_eval)
-        return {"mcc_pearson": metrics.mcc(z, s_eval).score,
-                "mcc_spearman": metrics.mcc(z, s_eval, correlation="spearman").score}
+        return {
+            "mcc_pearson": metrics.mcc(z, s_eval).score,
+            "mcc_spearman": metrics.mcc(z, s_eval, correlation="spearman").score,
+        }
 
     result = qtrain.train(
-        (model, optimizer), qtrain.make_train_step(objective), source,
-        num_steps=tc.num_steps, workdir=workdir, seed=config.seed,
-        checkpoint_every=tc.checkpoint_every, keep_checkpoints=tc.keep_checkpoints,
-        log_every=tc.log_every, eval_every=tc.eval_every, eval_fn=eval_fn,
-        progress=tc.progress)
+        (model, optimizer),
+        qtrain.make_train_step(objective),
+        source,
+        num_steps=tc.num_steps,
+        workdir=workdir,
+        seed=config.seed,
+        checkpoint_every=tc.checkpoint_every,
+        keep_checkpoints=tc.keep_checkpoints,
+        log_every=tc.log_every,
+        eval_every=tc.eval_every,
+        eval_fn=eval_fn,
+        progress=tc.progress,
+    )
     model = result.modules[0]
     z = encode(model, x_eval)
     pearson = metrics.mcc(z, s_eval)
     spearman = metrics.mcc(z, s_eval, correlation="spearman")
-    recon = float(np.mean(np.sum((np.asarray(
-        jax.jit(lambda m, x: m(x).x_hat)(model, x_eval)) - x_eval) ** 2, axis=1)))
+    recon = float(
+        np.mean(
+            np.sum(
+                (np.asarray(jax.jit(lambda m, x: m(x).x_hat)(model, x_eval)) - x_eval) ** 2, axis=1
+            )
+        )
+    )
     results = {
         "method": config.method,
         "seed": config.seed,
@@ -136,10 +191,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     }
     if config.eval.plot:
         title = f"{config.method}: MCC {pearson.score:.3f}"
-        plots.plot_latents(os.path.join(workdir, "latents.png"), z, s_eval, cells_eval,
-                           pearson.assignment, title)
-        plots.plot_marginals(os.path.join(workdir, "marginals.png"), z, pearson.assignment,
-                             title)
+        plots.plot_latents(
+            os.path.join(workdir, "latents.png"), z, s_eval, cells_eval, pearson.assignment, title
+        )
+        plots.plot_marginals(os.path.join(workdir, "marginals.png"), z, pearson.assignment, title)
         results["plots"] = [os.path.join(workdir, n) for n in ("latents.png", "marginals.png")]
     qtrain.write_results(workdir, results)
     print(format_table([results]))
@@ -154,7 +209,6 @@ def format_table(rows: list[dict]) -> str:
     for r in rows:
         lines.append(
             f"| {r['method']} | {r['seed']} | {r['steps']} | {r['mcc_pearson']:.4f} | "
-            f"{r['mcc_spearman']:.4f} | {r['reconstruction_mse']:.4g} | {r['wall_time_s']:.1f} |")
+            f"{r['mcc_spearman']:.4f} | {r['reconstruction_mse']:.4g} | {r['wall_time_s']:.1f} |"
+        )
     return "\n".join(lines)
-
-

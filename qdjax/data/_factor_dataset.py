@@ -57,11 +57,15 @@ class FactorImageDataset:
         if not os.path.exists(path):
             raise FileNotFoundError(
                 f"dataset file not found: {path}; place it there (see BUILD.md, Datasets) "
-                "or pass path= / set QDJAX_DATA_DIR")
+                "or pass path= / set QDJAX_DATA_DIR"
+            )
         self.path = path
         self.factor_sizes = tuple(int(k) for k in factor_sizes)
-        self.factor_names = tuple(factor_names) if factor_names else tuple(
-            f"factor_{i}" for i in range(len(self.factor_sizes)))
+        self.factor_names = (
+            tuple(factor_names)
+            if factor_names
+            else tuple(f"factor_{i}" for i in range(len(self.factor_sizes)))
+        )
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self._images_key = images_key
@@ -75,8 +79,10 @@ class FactorImageDataset:
 
             self._h5 = h5py.File(path, "r")
             if images_key not in self._h5 or labels_key not in self._h5:
-                raise KeyError(f"{path} must contain datasets {images_key!r} and {labels_key!r}; "
-                               f"found {sorted(self._h5.keys())}")
+                raise KeyError(
+                    f"{path} must contain datasets {images_key!r} and {labels_key!r}; "
+                    f"found {sorted(self._h5.keys())}"
+                )
             labels = self._h5[labels_key][()]
             self._images = self._h5[images_key][()] if in_memory else self._h5[images_key]
         n = int(np.prod(self.factor_sizes))
@@ -84,16 +90,21 @@ class FactorImageDataset:
             raise ValueError(
                 f"{path}: expected {n} images and labels of shape ({n}, {len(self.factor_sizes)}) "
                 f"for factor sizes {self.factor_sizes}; got images {self._images.shape} and "
-                f"labels {labels.shape}")
+                f"labels {labels.shape}"
+            )
         if not 1 <= self.batch_size <= n:
             raise ValueError(f"batch_size must be between 1 and {n}; got {batch_size}")
-        classes = np.stack([np.unique(labels[:, i], return_inverse=True)[1]
-                            for i in range(labels.shape[1])], axis=1)
+        classes = np.stack(
+            [np.unique(labels[:, i], return_inverse=True)[1] for i in range(labels.shape[1])],
+            axis=1,
+        )
         self.factors = classes.astype(np.int32)
         expected = np.stack(np.unravel_index(np.arange(n), self.factor_sizes), axis=1)
         if not np.array_equal(self.factors, expected):
-            raise ValueError(f"{path}: rows are not in row-major factor order for sizes "
-                             f"{self.factor_sizes}; cannot index images by factors")
+            raise ValueError(
+                f"{path}: rows are not in row-major factor order for sizes "
+                f"{self.factor_sizes}; cannot index images by factors"
+            )
 
     def __len__(self) -> int:
         return int(np.prod(self.factor_sizes))
@@ -117,14 +128,12 @@ class FactorImageDataset:
 
     def batch(self, step: int) -> Batch:
         """Uniformly sampled rows for `step` (with replacement across steps)."""
-        idx = np.random.default_rng([self.seed, int(step)]).integers(0, len(self),
-                                                                     self.batch_size)
+        idx = np.random.default_rng([self.seed, int(step)]).integers(0, len(self), self.batch_size)
         return Batch(x=self.images(idx), s=self.factors[idx])
 
     # FactorVAE-score sampler protocol (qdjax.train.evaluate)
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return np.stack([rng.integers(0, k, n) for k in self.factor_sizes], axis=1).astype(
-            np.int32)
+        return np.stack([rng.integers(0, k, n) for k in self.factor_sizes], axis=1).astype(np.int32)
 
     def sample_observations(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         del rng  # one image per factor combination
@@ -139,5 +148,6 @@ class FactorImageDataset:
 def shapes3d(path: str | None = None, **kwargs) -> FactorImageDataset:
     """Shapes3D from `path` (default `$QDJAX_DATA_DIR/3dshapes.h5`)."""
     path = path or os.path.join(data_dir(), "3dshapes.h5")
-    return FactorImageDataset(path, factor_sizes=SHAPES3D_SIZES, factor_names=SHAPES3D_FACTORS,
-                              **kwargs)
+    return FactorImageDataset(
+        path, factor_sizes=SHAPES3D_SIZES, factor_names=SHAPES3D_FACTORS, **kwargs
+    )

@@ -47,7 +47,8 @@ class ArraySource:
             raise ValueError(f"x has {x.shape[0]} rows but s has {s.shape[0]}; they must match")
         if not 1 <= batch_size <= x.shape[0]:
             raise ValueError(
-                f"batch_size must be between 1 and the dataset size {x.shape[0]}; got {batch_size}")
+                f"batch_size must be between 1 and the dataset size {x.shape[0]}; got {batch_size}"
+            )
         if not np.all(np.isfinite(x)):
             raise ValueError("x contains NaN/Inf values; clean the dataset before training")
         self.x, self.s = x, s

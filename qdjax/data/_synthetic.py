@@ -136,14 +136,13 @@ def make_grid_density(
             mask[rng.choice(probs.size, size=n_empty, replace=False)] = False
             mask = mask.reshape(shape)
             axes = range(num_dims)
-            if all(
-                np.all(mask.any(axis=tuple(a for a in axes if a != i))) for i in axes
-            ):
+            if all(np.all(mask.any(axis=tuple(a for a in axes if a != i))) for i in axes):
                 break
         else:
             raise ValueError(
                 f"could not empty {n_empty} cells while keeping every slab non-empty; "
-                "lower empty_fraction")
+                "lower empty_fraction"
+            )
         probs = probs * mask
     return GridDensity(tuple(edges), probs / probs.sum(), float(smoothing))
 
@@ -223,13 +222,17 @@ def make_mixing(
     """
     obs_dim = num_latents if obs_dim is None else int(obs_dim)
     if obs_dim < num_latents:
-        raise ValueError(f"obs_dim must be >= num_latents ({num_latents}) to be injective; got {obs_dim}")
+        raise ValueError(
+            f"obs_dim must be >= num_latents ({num_latents}) to be injective; got {obs_dim}"
+        )
     if kind not in ("linear", "mlp"):
         raise ValueError(f"kind must be 'linear' or 'mlp'; got {kind!r}")
     if num_layers < 1:
         raise ValueError(f"num_layers must be >= 1; got {num_layers}")
     if not 0 < negative_slope <= 1:
-        raise ValueError(f"negative_slope must be in (0, 1] for invertibility; got {negative_slope}")
+        raise ValueError(
+            f"negative_slope must be in (0, 1] for invertibility; got {negative_slope}"
+        )
     n = 1 if kind == "linear" else num_layers
     weights, biases = [], []
     for i in range(n):
@@ -282,12 +285,21 @@ def make_synthetic(
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1; got {num_samples}")
     density = make_grid_density(
-        np.random.default_rng([seed, 0]), num_dims=num_latents, cells_per_dim=cells_per_dim,
-        width_range=width_range, logit_scale=logit_scale, empty_fraction=empty_fraction,
-        smoothing=smoothing)
+        np.random.default_rng([seed, 0]),
+        num_dims=num_latents,
+        cells_per_dim=cells_per_dim,
+        width_range=width_range,
+        logit_scale=logit_scale,
+        empty_fraction=empty_fraction,
+        smoothing=smoothing,
+    )
     mix = make_mixing(
-        np.random.default_rng([seed, 1]), num_latents=num_latents, obs_dim=obs_dim, kind=mixing,
-        num_layers=mixing_layers)
+        np.random.default_rng([seed, 1]),
+        num_latents=num_latents,
+        obs_dim=obs_dim,
+        kind=mixing,
+        num_layers=mixing_layers,
+    )
     z, cells = density.sample(num_samples, np.random.default_rng([seed, 2]))
     x = mix(z)
     if standardize:

@@ -10,7 +10,9 @@ from qdjax._src.typing import Array, ArrayLike
 
 def _check_same_shape(a: Array, b: Array, fn: str) -> None:
     if a.shape != b.shape:
-        raise ValueError(f"{fn}: predictions {a.shape} and targets {b.shape} must have the same shape")
+        raise ValueError(
+            f"{fn}: predictions {a.shape} and targets {b.shape} must have the same shape"
+        )
     if a.ndim < 1:
         raise ValueError(f"{fn}: inputs must be [batch, ...]; got a scalar")
 

@@ -32,12 +32,16 @@ def gaussian_kl(mean: ArrayLike, logvar: ArrayLike) -> Array:
     if mean.shape != logvar.shape or mean.ndim != 2:
         raise ValueError(
             f"gaussian_kl: mean {mean.shape} and logvar {logvar.shape} must both be "
-            "[batch, num_latents]")
+            "[batch, num_latents]"
+        )
     return 0.5 * jnp.sum(jnp.square(mean) + jnp.exp(logvar) - logvar - 1.0, axis=-1)
 
 
 def gaussian_sample(key: jax.Array, mean: ArrayLike, logvar: ArrayLike) -> Array:
-    """Reparameterized sample :math:`z = \\mu + e^{v/2} \\epsilon`, :math:`\\epsilon \\sim N(0, I)`."""
+    """Reparameterized posterior sample.
+
+    .. math:: z = \\mu + e^{v/2} \\epsilon, \\qquad \\epsilon \\sim \\mathcal N(0, I)
+    """
     mean, logvar = jnp.asarray(mean), jnp.asarray(logvar)
     eps = jax.random.normal(key, mean.shape, mean.dtype)
     return mean + jnp.exp(0.5 * logvar) * eps

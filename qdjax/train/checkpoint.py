@@ -30,7 +30,8 @@ class Checkpointer:
             raise ValueError(f"keep must be >= 1; got {keep}")
         self.directory = os.path.abspath(directory)
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=True, enable_async_checkpointing=async_save)
+            max_to_keep=keep, create=True, enable_async_checkpointing=async_save
+        )
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest_step(self) -> int | None:

@@ -68,13 +68,16 @@ def _check_finite(step: int, metrics: dict[str, float], last_good: int | None) -
         raise NonFiniteLossError(
             f"non-finite loss at step {step}: term(s) {', '.join(terms)} = "
             f"{', '.join(str(bad[k]) for k in terms)}; last good checkpoint: "
-            f"{'none' if last_good is None else f'step {last_good}'}")
+            f"{'none' if last_good is None else f'step {last_good}'}"
+        )
 
 
 def _validate(num_steps, checkpoint_every, keep_checkpoints, log_every, eval_every) -> None:
     for name, value, low in [
-        ("num_steps", num_steps, 0), ("checkpoint_every", checkpoint_every, 1),
-        ("keep_checkpoints", keep_checkpoints, 1), ("log_every", log_every, 1),
+        ("num_steps", num_steps, 0),
+        ("checkpoint_every", checkpoint_every, 1),
+        ("keep_checkpoints", keep_checkpoints, 1),
+        ("log_every", log_every, 1),
         ("eval_every", eval_every, 0),
     ]:
         if int(value) != value or value < low:
@@ -156,8 +159,14 @@ def train(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=num_steps, initial=begin, desc="train", unit="step", dynamic_ncols=True,
-                   mininterval=1.0)
+        bar = tqdm(
+            total=num_steps,
+            initial=begin,
+            desc="train",
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=1.0,
+        )
     pending: list[tuple[int, dict[str, jax.Array]]] = []
     last_good = start
     last_metrics: dict[str, float] = {}

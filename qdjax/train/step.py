@@ -68,16 +68,19 @@ def put_batch(batch: Batch, mesh: Mesh) -> Batch:
     if n % size:
         raise ValueError(
             f"batch size {n} must be divisible by the number of devices ({size}); "
-            f"use a batch size that is a multiple of {size}")
+            f"use a batch size that is a multiple of {size}"
+        )
     sharding = batch_sharding(mesh)
     if jax.process_count() == 1:
         return jax.device_put(batch, sharding)
     per = n // jax.process_count()
     lo = jax.process_index() * per
     return jax.tree.map(
-        lambda a: jax.make_array_from_process_local_data(sharding, np.asarray(a)[lo : lo + per],
-                                                         np.shape(a)),
-        batch)
+        lambda a: jax.make_array_from_process_local_data(
+            sharding, np.asarray(a)[lo : lo + per], np.shape(a)
+        ),
+        batch,
+    )
 
 
 def jit_step(step: Callable, graphdef, mesh: Mesh) -> Callable:

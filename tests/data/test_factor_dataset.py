@@ -26,13 +26,15 @@ def _fixture(path, fmt="h5", shuffle=False):
     return classes
 
 
-@pytest.mark.parametrize("fmt,in_memory", [("h5", False), ("h5", True), ("npz", False)],
-                         ids=["h5-stream", "h5-memory", "npz"])
+@pytest.mark.parametrize(
+    "fmt,in_memory",
+    [("h5", False), ("h5", True), ("npz", False)],
+    ids=["h5-stream", "h5-memory", "npz"],
+)
 def test_factors_index_images_and_batches_are_pure(tmp_path, fmt, in_memory):
     path = str(tmp_path / f"toy.{fmt}")
     classes = _fixture(path, fmt)
-    ds = fd.FactorImageDataset(path, factor_sizes=SIZES, batch_size=5, seed=1,
-                               in_memory=in_memory)
+    ds = fd.FactorImageDataset(path, factor_sizes=SIZES, batch_size=5, seed=1, in_memory=in_memory)
     np.testing.assert_array_equal(ds.factors, classes)
     b = ds.batch(3)
     assert b.x.shape == (5, 8, 8, 3) and b.x.dtype == np.float32 and b.s.dtype == np.int32

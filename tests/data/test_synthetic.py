@@ -22,8 +22,9 @@ def test_samples_follow_cell_probabilities_and_stay_in_their_cells():
 
 
 def test_widths_are_in_range_and_grid_is_centred():
-    dens = data.make_grid_density(np.random.default_rng(3), num_dims=2, cells_per_dim=5,
-                                  width_range=(0.3, 2.5))
+    dens = data.make_grid_density(
+        np.random.default_rng(3), num_dims=2, cells_per_dim=5, width_range=(0.3, 2.5)
+    )
     for e in dens.edges:
         w = np.diff(e)
         assert np.all((w >= 0.3) & (w <= 2.5))
@@ -32,8 +33,9 @@ def test_widths_are_in_range_and_grid_is_centred():
 
 
 def test_emptied_cells_get_no_samples_but_every_slab_keeps_mass():
-    dens = data.make_grid_density(np.random.default_rng(0), num_dims=2, cells_per_dim=4,
-                                  empty_fraction=0.4)
+    dens = data.make_grid_density(
+        np.random.default_rng(0), num_dims=2, cells_per_dim=4, empty_fraction=0.4
+    )
     assert np.sum(dens.probs == 0) == round(0.4 * 16)
     assert np.all(dens.probs.sum(axis=0) > 0) and np.all(dens.probs.sum(axis=1) > 0)
     _, cells = dens.sample(5000, np.random.default_rng(0))
@@ -41,8 +43,9 @@ def test_emptied_cells_get_no_samples_but_every_slab_keeps_mass():
 
 
 def test_log_prob_is_a_normalized_density():
-    dens = data.make_grid_density(np.random.default_rng(2), num_dims=2, cells_per_dim=3,
-                                  empty_fraction=0.2)
+    dens = data.make_grid_density(
+        np.random.default_rng(2), num_dims=2, cells_per_dim=3, empty_fraction=0.2
+    )
     lo = np.array([e[0] for e in dens.edges])
     hi = np.array([e[-1] for e in dens.edges])
     u = np.random.default_rng(0).uniform(lo - 0.5, hi + 0.5, size=(400_000, 2))
@@ -99,9 +102,14 @@ def test_make_synthetic_is_deterministic_and_standardized():
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [({"num_dims": 0}, "num_dims"), ({"cells_per_dim": 1}, "cells_per_dim"),
-     ({"width_range": (0.0, 1.0)}, "width_range"), ({"empty_fraction": 1.0}, "empty_fraction")],
-    ids=["dims", "cells", "widths", "empty"])
+    [
+        ({"num_dims": 0}, "num_dims"),
+        ({"cells_per_dim": 1}, "cells_per_dim"),
+        ({"width_range": (0.0, 1.0)}, "width_range"),
+        ({"empty_fraction": 1.0}, "empty_fraction"),
+    ],
+    ids=["dims", "cells", "widths", "empty"],
+)
 def test_bad_density_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         data.make_grid_density(np.random.default_rng(0), **kwargs)
@@ -118,8 +126,9 @@ def test_array_source_is_pure_in_seed_and_step_and_covers_each_epoch():
     again = data.ArraySource(x, x, batch_size=10, seed=3)
     np.testing.assert_array_equal(src.batch(17).x, again.batch(17).x)
     # reading steps out of order gives the same batches
-    np.testing.assert_array_equal(again.batch(3).x, data.ArraySource(x, x, batch_size=10,
-                                                                     seed=3).batch(3).x)
+    np.testing.assert_array_equal(
+        again.batch(3).x, data.ArraySource(x, x, batch_size=10, seed=3).batch(3).x
+    )
     epoch = np.concatenate([src.batch(t).x[:, 0] for t in range(10)])
     np.testing.assert_array_equal(np.sort(epoch), np.arange(100))
     nxt = np.concatenate([src.batch(t).x[:, 0] for t in range(10, 20)])

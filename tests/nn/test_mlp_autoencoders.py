@@ -12,8 +12,7 @@ from qdjax import nn
 @pytest.mark.parametrize("shape", [(5,), (4, 4, 1)], ids=["vector", "image"])
 @pytest.mark.parametrize("variational", [False, True], ids=["ae", "vae"])
 def test_output_shapes_and_contract(shape, variational):
-    model = nn.mlp_autoencoder(shape, 3, hidden=(8,), variational=variational,
-                               rngs=nnx.Rngs(0))
+    model = nn.mlp_autoencoder(shape, 3, hidden=(8,), variational=variational, rngs=nnx.Rngs(0))
     x = jnp.ones((2, *shape))
     out = model(x, key=jax.random.key(1))
     assert out.x_hat.shape == x.shape

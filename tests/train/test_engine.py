@@ -19,8 +19,9 @@ def _setup(seed=0, n=512, batch_size=64, latents=2):
     ds = data.make_synthetic(seed, n, num_latents=latents, obs_dim=3)
     source = data.ArraySource(ds.x, ds.z, batch_size=batch_size, seed=seed)
     model = nn.mlp_autoencoder((3,), latents, hidden=(16,), rngs=nnx.Rngs(seed))
-    opt = nnx.Optimizer(model, qtrain.make_optimizer(learning_rate=3e-3, weight_decay=1e-3),
-                        wrt=nnx.Param)
+    opt = nnx.Optimizer(
+        model, qtrain.make_optimizer(learning_rate=3e-3, weight_decay=1e-3), wrt=nnx.Param
+    )
     return source, model, opt
 
 
@@ -33,8 +34,10 @@ def test_objective_weights_terms_and_reports_them_unweighted():
     model = nn.mlp_autoencoder((3,), 2, hidden=(8,), variational=True, rngs=nnx.Rngs(0))
     batch = Batch(x=jnp.ones((4, 3)), s=jnp.zeros((4, 2)))
     obj = qtrain.make_objective(
-        qtrain.reconstruction_term(weight=2.0), qtrain.kl_term(weight=0.5),
-        qtrain.Term("never", lambda out, b: jnp.nan, weight=0.0))
+        qtrain.reconstruction_term(weight=2.0),
+        qtrain.kl_term(weight=0.5),
+        qtrain.Term("never", lambda out, b: jnp.nan, weight=0.0),
+    )
     loss, aux = obj(model, batch, jax.random.key(0))
     assert set(aux) == {"loss", "reconstruction", "kl"}  # zero-weight term not computed
     np.testing.assert_allclose(loss, 2.0 * aux["reconstruction"] + 0.5 * aux["kl"], rtol=1e-6)
@@ -74,7 +77,10 @@ def test_decay_mask_covers_exactly_the_weight_matrices():
 
 def test_adamw_decays_weights_but_not_biases():
     # With zero gradients, AdamW shrinks decayed params by lr * wd * p; Adam leaves others alone.
-    params = {"dense": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones((2,))}, "codebook": jnp.ones((2, 3))}
+    params = {
+        "dense": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones((2,))},
+        "codebook": jnp.ones((2, 3)),
+    }
     tx = qtrain.make_optimizer(learning_rate=0.1, weight_decay=0.5)
     state = tx.init(params)
     zeros = jax.tree.map(jnp.zeros_like, params)
@@ -91,10 +97,18 @@ def test_one_and_two_devices_give_the_same_loss_trajectory(tmp_path):
     for n in (1, 2):
         source, model, opt = _setup()
         wd = str(tmp_path / f"dev{n}")
-        qtrain.train((model, opt), qtrain.make_train_step(
-            qtrain.make_objective(qtrain.reconstruction_term())), source, num_steps=25,
-            workdir=wd, log_every=1, checkpoint_every=100, devices=jax.devices()[:n],
-            progress=False, tensorboard=False)
+        qtrain.train(
+            (model, opt),
+            qtrain.make_train_step(qtrain.make_objective(qtrain.reconstruction_term())),
+            source,
+            num_steps=25,
+            workdir=wd,
+            log_every=1,
+            checkpoint_every=100,
+            devices=jax.devices()[:n],
+            progress=False,
+            tensorboard=False,
+        )
         runs[n] = _losses(wd)[0]
     assert len(runs[1]) == 25
     assert runs[1][-1] < runs[1][0]  # it trains
@@ -104,9 +118,15 @@ def test_one_and_two_devices_give_the_same_loss_trajectory(tmp_path):
 def test_batch_not_divisible_by_devices_is_a_clear_error(tmp_path):
     source, model, opt = _setup(batch_size=63)
     with pytest.raises(ValueError, match="divisible by the number of devices"):
-        qtrain.train((model, opt), qtrain.make_train_step(
-            qtrain.make_objective(qtrain.reconstruction_term())), source, num_steps=2,
-            workdir=str(tmp_path), devices=jax.devices()[:2], progress=False)
+        qtrain.train(
+            (model, opt),
+            qtrain.make_train_step(qtrain.make_objective(qtrain.reconstruction_term())),
+            source,
+            num_steps=2,
+            workdir=str(tmp_path),
+            devices=jax.devices()[:2],
+            progress=False,
+        )
 
 
 class _PoisonAt:
@@ -127,15 +147,24 @@ def test_non_finite_loss_names_step_and_term_and_keeps_last_checkpoint(tmp_path)
     boom = qtrain.Term("boom", lambda out, b: jnp.where(b.s[0, 0] > 1e5, jnp.nan, 0.0), 1.0)
     obj = qtrain.make_objective(qtrain.reconstruction_term(), boom)
     with pytest.raises(qtrain.NonFiniteLossError, match=r"step 8: term\(s\) boom.*step 5"):
-        qtrain.train((model, opt), qtrain.make_train_step(obj), _PoisonAt(source, 7),
-                     num_steps=20, workdir=str(tmp_path), checkpoint_every=5, log_every=3,
-                     progress=False, tensorboard=False)
+        qtrain.train(
+            (model, opt),
+            qtrain.make_train_step(obj),
+            _PoisonAt(source, 7),
+            num_steps=20,
+            workdir=str(tmp_path),
+            checkpoint_every=5,
+            log_every=3,
+            progress=False,
+            tensorboard=False,
+        )
     ckpt = qtrain.Checkpointer(str(tmp_path / "checkpoints"))
     assert ckpt.latest_step() == 5
     # the last good checkpoint restores to finite parameters
     source, model, opt = _setup()
-    state, _ = ckpt.restore(5, nnx.state((model, opt)), jax.random.key(0),
-                            qtrain.make_data_mesh(jax.devices()[:1]))
+    state, _ = ckpt.restore(
+        5, nnx.state((model, opt)), jax.random.key(0), qtrain.make_data_mesh(jax.devices()[:1])
+    )
     assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state))
     ckpt.close()
 
@@ -144,27 +173,56 @@ def test_nan_in_batch_is_rejected_before_training(tmp_path):
     source, model, opt = _setup()
     source.x[source.indices(0)[0], 0] = np.nan
     with pytest.raises(ValueError, match="non-finite"):
-        qtrain.train((model, opt), qtrain.make_train_step(
-            qtrain.make_objective(qtrain.reconstruction_term())), source, num_steps=2,
-            workdir=str(tmp_path), progress=False)
+        qtrain.train(
+            (model, opt),
+            qtrain.make_train_step(qtrain.make_objective(qtrain.reconstruction_term())),
+            source,
+            num_steps=2,
+            workdir=str(tmp_path),
+            progress=False,
+        )
 
 
 def test_resume_continues_from_latest_checkpoint(tmp_path):
     obj = qtrain.make_objective(qtrain.reconstruction_term())
     source, model, opt = _setup()
     straight = str(tmp_path / "straight")
-    qtrain.train((model, opt), qtrain.make_train_step(obj), source, num_steps=30,
-                 workdir=straight, checkpoint_every=10, log_every=1, progress=False,
-                 tensorboard=False)
+    qtrain.train(
+        (model, opt),
+        qtrain.make_train_step(obj),
+        source,
+        num_steps=30,
+        workdir=straight,
+        checkpoint_every=10,
+        log_every=1,
+        progress=False,
+        tensorboard=False,
+    )
     resumed = str(tmp_path / "resumed")
     source, model, opt = _setup()
-    qtrain.train((model, opt), qtrain.make_train_step(obj), source, num_steps=20,
-                 workdir=resumed, checkpoint_every=10, log_every=1, progress=False,
-                 tensorboard=False)
+    qtrain.train(
+        (model, opt),
+        qtrain.make_train_step(obj),
+        source,
+        num_steps=20,
+        workdir=resumed,
+        checkpoint_every=10,
+        log_every=1,
+        progress=False,
+        tensorboard=False,
+    )
     source, model, opt = _setup(seed=0)
-    r = qtrain.train((model, opt), qtrain.make_train_step(obj), source, num_steps=30,
-                     workdir=resumed, checkpoint_every=10, log_every=1, progress=False,
-                     tensorboard=False)
+    r = qtrain.train(
+        (model, opt),
+        qtrain.make_train_step(obj),
+        source,
+        num_steps=30,
+        workdir=resumed,
+        checkpoint_every=10,
+        log_every=1,
+        progress=False,
+        tensorboard=False,
+    )
     assert r.resumed_from == 20
     np.testing.assert_allclose(_losses(resumed)[0], _losses(straight)[0], rtol=1e-6)
     with open(os.path.join(resumed, "metrics.jsonl")) as f:

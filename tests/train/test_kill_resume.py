@@ -15,7 +15,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def _command(workdir, steps):
     return [
-        sys.executable, "-m", "experiments.synthetic",
+        sys.executable,
+        "-m",
+        "experiments.synthetic",
         "--config=experiments/synthetic/configs/test.py",
         f"--workdir={workdir}",
         f"--config.train.num_steps={steps}",
@@ -42,11 +44,22 @@ def _finished_checkpoints(workdir):
 def test_sigkill_then_restart_reproduces_uninterrupted_losses(tmp_path):
     steps = 400
     straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
-    subprocess.run(_command(straight, steps), cwd=ROOT, env=_env(), check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        _command(straight, steps),
+        cwd=ROOT,
+        env=_env(),
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
 
-    proc = subprocess.Popen(_command(killed, steps), cwd=ROOT, env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _command(killed, steps),
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         if any(s >= 30 for s in _finished_checkpoints(killed)):
@@ -58,8 +71,9 @@ def test_sigkill_then_restart_reproduces_uninterrupted_losses(tmp_path):
     at_kill = max(_finished_checkpoints(killed))
     assert 30 <= at_kill < steps
 
-    rerun = subprocess.run(_command(killed, steps), cwd=ROOT, env=_env(), capture_output=True,
-                           text=True, timeout=300)
+    rerun = subprocess.run(
+        _command(killed, steps), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300
+    )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     a, b = read_metrics(straight), read_metrics(killed)
     assert sorted(a) == sorted(b) and len(a) >= steps

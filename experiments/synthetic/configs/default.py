@@ -7,7 +7,6 @@
 
 import ml_collections
 
-
 # Per-method settings layered on the shared defaults by `get_config(method)`
 # (`--config=experiments/synthetic/configs/default.py:cliff`).
 METHOD_SETTINGS = {
