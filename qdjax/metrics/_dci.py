@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal, NamedTuple
 
 import numpy as np
-from sklearn import ensemble, inspection
+from sklearn import ensemble
 
 from qdjax.metrics._mutual_info import encode_labels, is_integer_valued
 from qdjax.metrics._validation import train_test_arrays
@@ -106,34 +106,26 @@ def dci_from_importance(importance_matrix) -> DCIScores:
     )
 
 
-def _fit_one(
-    z_train, y_train, z_test, y_test, *, classification: bool, backend: str, seed: int, n_repeats
-):
+# The fast backend's forest (see `dci`): few, moderately deep trees over all codes per split.
+_FOREST_KWARGS = dict(n_estimators=20, max_depth=6, max_features=None)
+
+
+def _fit_one(z_train, y_train, z_test, y_test, *, classification: bool, backend: str, seed: int):
     """Fits one factor's predictor; returns (importances [num_latents], train score, test score)."""
     if backend == "gbt":
-        cls = ensemble.GradientBoostingClassifier if classification else ensemble.GradientBoostingRegressor
-        model = cls(random_state=seed)
-    elif backend == "hist":
         cls = (
-            ensemble.HistGradientBoostingClassifier
+            ensemble.GradientBoostingClassifier
             if classification
-            else ensemble.HistGradientBoostingRegressor
+            else ensemble.GradientBoostingRegressor
         )
-        model = cls(random_state=seed, early_stopping=False)
+        model = cls(random_state=seed)
     elif backend == "forest":
         cls = ensemble.RandomForestClassifier if classification else ensemble.RandomForestRegressor
-        model = cls(n_estimators=100, min_samples_leaf=5, random_state=seed, n_jobs=1)
+        model = cls(**_FOREST_KWARGS, random_state=seed, n_jobs=1)
     else:
-        raise ValueError(f"backend must be 'gbt', 'hist' or 'forest'; got {backend!r}")
+        raise ValueError(f"backend must be 'gbt' or 'forest'; got {backend!r}")
     model.fit(z_train, y_train)
-    if backend == "hist":
-        # Mean drop of the test score when one code is shuffled; negative drops are noise -> 0.
-        result = inspection.permutation_importance(
-            model, z_test, y_test, n_repeats=n_repeats, random_state=seed, n_jobs=1
-        )
-        importance = np.maximum(result.importances_mean, 0.0)
-    else:
-        importance = np.abs(model.feature_importances_)
+    importance = np.abs(model.feature_importances_)
     return importance, model.score(z_train, y_train), model.score(z_test, y_test)
 
 
@@ -145,9 +137,8 @@ def dci(
     s_test=None,
     train_size: int = 10_000,
     test_size: int = 5_000,
-    backend: Literal["gbt", "hist", "forest"] = "gbt",
+    backend: Literal["gbt", "forest"] = "gbt",
     task: Literal["auto", "classification", "regression"] = "auto",
-    n_repeats: int = 5,
     seed: int = 0,
 ) -> DCIResult:
     r"""DCI disentanglement, completeness and informativeness (Eastwood & Williams, 2018).
@@ -162,12 +153,19 @@ def dci(
     Backends:
         * "gbt" (default, the reference): `GradientBoostingClassifier` /
           `GradientBoostingRegressor` with sklearn defaults and `random_state=seed`, importance =
-          `feature_importances_` (impurity); exactly disentanglement_lib's `dci`. Slow: about a
-          minute for n=10 000 and 6 factors with many classes.
-        * "hist" (fast): `HistGradientBoosting*` (no early stopping, `random_state=seed`),
-          importance = permutation importance on the test set (mean drop of accuracy / R^2
-          over `n_repeats` shuffles, clipped at 0). Not numerically equal to "gbt".
-        * "forest": `RandomForest*` (100 trees, `min_samples_leaf=5`), impurity importance.
+          `feature_importances_` (impurity); disentanglement_lib's `dci`. Slow: minutes for
+          n=10 000 when factors have many classes (one tree per class per boosting stage).
+        * "forest" (fast): `RandomForestClassifier` / `RandomForestRegressor` with 20 trees,
+          `max_depth=6`, `max_features=None` (every split sees every code, as in boosting;
+          sklearn's default `"sqrt"` spreads importance onto irrelevant codes), impurity
+          importance. Measured against "gbt" on two toy problems (n=10 000, 10 codes, 6
+          factors with 4-15 classes; n=3 000, 6 factors with 3-40 classes; both with 4 noise
+          codes): D and C within 0.02-0.06 of "gbt" (slightly higher: shallower trees put less
+          importance on noise codes), 30x faster. Deeper trees (max_depth=8) were closer on
+          the second problem but 0.12 lower on the first. `HistGradientBoosting` with
+          permutation importance was measured and rejected: slower than "gbt" here for a
+          40-class factor (35 s for one factor at 20 iterations). Not numerically equal to
+          "gbt": compare numbers only within one backend.
 
     Factors: `task="classification"` label-encodes each factor (integer classes);
     "regression" predicts the raw values (continuous factors, informativeness = R^2, which
@@ -187,9 +185,8 @@ def dci(
         train_size: rows used for training when splitting `z` (upper bound; see below).
         test_size: rows used for testing when splitting. If `n < train_size + test_size`, all
             rows are split in the ratio `train_size : test_size` after a seeded shuffle.
-        backend: "gbt", "hist" or "forest".
+        backend: "gbt" (reference) or "forest" (fast).
         task: "auto", "classification" or "regression".
-        n_repeats: permutation repeats for the "hist" backend.
         seed: seeds the split and the models.
 
     Returns:
@@ -229,7 +226,6 @@ def dci(
             classification=classification,
             backend=backend,
             seed=seed,
-            n_repeats=n_repeats,
         )
         total = imp.sum()
         importance[:, j] = imp / total if total > 0 else 0.0
