@@ -67,6 +67,7 @@ def summarize(rows: list[dict]) -> tuple[str, dict]:
         p = np.array([r["mcc_pearson"] for r in rs])
         s = np.array([r["mcc_spearman"] for r in rs])
         rec = np.mean([r["reconstruction_mse"] for r in rs])
+        cell = np.mean([r.get("cell_accuracy", np.nan) for r in rs])
         summary[m] = {
             "mcc_pearson_mean": float(p.mean()),
             "mcc_pearson_std": float(p.std()),
@@ -77,7 +78,7 @@ def summarize(rows: list[dict]) -> tuple[str, dict]:
         }
         lines.append(
             f"| {m} | {len(rs)} | {100 * p.mean():.1f} ± {100 * p.std():.1f} | "
-            f"{100 * s.mean():.1f} ± {100 * s.std():.1f} | {rec:.3g} | "
+            f"{100 * s.mean():.1f} ± {100 * s.std():.1f} | {cell:.3f} | {rec:.3g} | "
             f"{rs[0]['steps']} |"
         )
     return "\n".join(lines), summary
