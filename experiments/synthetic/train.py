@@ -14,6 +14,7 @@ import os
 import time
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -26,7 +27,24 @@ from qdjax import train as qtrain
 from qdjax.train import evaluate
 
 METHODS = ("ae", "betavae", "cliff", "hfs", "ioss")
-_REGULARIZERS = {"cliff": "cliff_loss", "hfs": "hfs_loss", "ioss": "ioss_loss"}
+
+
+def _offdiagonal_mean(pairwise):
+    """Wraps a `[d, d]` pairwise kernel (zero diagonal) into its mean over the d(d-1) pairs."""
+
+    def kernel(z):
+        m = pairwise(z)
+        d = m.shape[0]
+        return jnp.sum(m) / max(d * (d - 1), 1)
+
+    return kernel
+
+
+_REGULARIZERS = {
+    "cliff": losses.cliff_loss,
+    "hfs": _offdiagonal_mean(losses.hfs_pairwise),
+    "ioss": _offdiagonal_mean(losses.ioss_pairwise),
+}
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -116,7 +134,7 @@ def make_model_and_objective(config: ml_collections.ConfigDict, obs_dim: int):
     if variational:
         terms.append(qtrain.kl_term(weight=config.loss.beta))
     if config.method in _REGULARIZERS:
-        kernel = getattr(losses, _REGULARIZERS[config.method])
+        kernel = _REGULARIZERS[config.method]
         terms.append(
             qtrain.latent_term(config.method, kernel, weight=config.loss.regularizer_weight)
         )

@@ -14,7 +14,7 @@ from experiments.synthetic.configs import test as test_config
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.mark.parametrize("method", ["ae", "betavae"])
+@pytest.mark.parametrize("method", ["ae", "betavae", "cliff", "hfs", "ioss"])
 def test_two_steps_write_results(tmp_path, method):
     cfg = test_config.get_config()
     cfg.method = method

@@ -14,6 +14,7 @@ from qdjax.losses._cliff import (
     silverman_bandwidth,
 )
 from qdjax.losses._reconstruction import bernoulli_nll, squared_error
+from qdjax.losses._support import hfs_pairwise, ioss_pairwise
 from qdjax.losses._vae import gaussian_kl, gaussian_sample
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "find_cliffs",
     "gaussian_kl",
     "gaussian_sample",
+    "hfs_pairwise",
+    "ioss_pairwise",
     "kde_marginals",
     "silverman_bandwidth",
     "squared_error",
