@@ -28,12 +28,14 @@ class Term(NamedTuple):
     Attributes:
       name: key under which the (unweighted) value is reported.
       fn: `fn(out, batch)` -> scalar, or `(scalar, {sub_name: scalar})` to also report parts.
-      weight: multiplier in the total; a term with weight 0 is not computed at all.
+      weight: multiplier in the total; a term with weight 0 is not computed at all. A
+        callable `weight(step) -> scalar` is a schedule (e.g. an `optax` schedule for a
+        regularizer warm-up), evaluated at the optimizer's step count inside the jitted step.
     """
 
     name: str
     fn: TermFn
-    weight: float = 1.0
+    weight: float | Callable[[Array], Array] = 1.0
 
 
 def default_forward(model, batch: Batch, key: jax.Array):
@@ -42,7 +44,9 @@ def default_forward(model, batch: Batch, key: jax.Array):
 
 
 def make_objective(*terms: Term, forward: Callable = default_forward) -> Callable:
-    """Composes `forward` and weighted terms into `objective(model, batch, key) -> (loss, aux)`.
+    """Composes `forward` and weighted terms into `objective(model, batch, key, step=0)`.
+
+    The objective returns `(loss, aux)`; `step` only matters for scheduled weights.
 
     .. math:: L = \\sum_t w_t \\, \\ell_t(\\mathrm{forward}(model, batch, key), batch)
 
@@ -52,11 +56,11 @@ def make_objective(*terms: Term, forward: Callable = default_forward) -> Callabl
     names = [t.name for t in terms]
     if len(set(names)) != len(names) or any(not n for n in names):
         raise ValueError(f"term names must be unique and non-empty; got {names}")
-    active = tuple(t for t in terms if float(t.weight) != 0.0)
+    active = tuple(t for t in terms if callable(t.weight) or float(t.weight) != 0.0)
     if not active:
         raise ValueError("an objective needs at least one term with a non-zero weight")
 
-    def objective(model, batch: Batch, key: jax.Array):
+    def objective(model, batch: Batch, key: jax.Array, step: Array | int = 0):
         out = forward(model, batch, key)
         aux: dict[str, Array] = {}
         loss = jnp.zeros((), jnp.float32)
@@ -69,7 +73,8 @@ def make_objective(*terms: Term, forward: Callable = default_forward) -> Callabl
             if value.ndim != 0:
                 raise ValueError(f"term {t.name!r} must return a scalar; got shape {value.shape}")
             aux[t.name] = value
-            loss = loss + t.weight * value
+            weight = t.weight(step) if callable(t.weight) else t.weight
+            loss = loss + weight * value
         aux["loss"] = loss
         return loss, aux
 

@@ -24,7 +24,9 @@ DATA_AXIS = "data"
 
 
 def make_train_step(objective: Callable) -> Callable:
-    """Wraps `objective(model, batch, key) -> (loss, aux)` into a functional step.
+    """Wraps `objective(model, batch, key, step) -> (loss, aux)` into a functional step.
+
+    `step` is the optimizer's update count (for scheduled term weights).
 
     The step merges `(model, optimizer)`, differentiates the objective with respect
     to the model's `nnx.Param`s, applies the optimizer update and returns the new
@@ -33,7 +35,8 @@ def make_train_step(objective: Callable) -> Callable:
 
     def step(graphdef, state, batch: Batch, key: jax.Array):
         model, optimizer = nnx.merge(graphdef, state)
-        (_, aux), grads = nnx.value_and_grad(objective, has_aux=True)(model, batch, key)
+        grad_fn = nnx.value_and_grad(objective, has_aux=True)
+        (_, aux), grads = grad_fn(model, batch, key, optimizer.step[...])
         optimizer.update(model, grads)
         aux = dict(aux)
         aux["grad_norm"] = optax.tree.norm(grads)

@@ -227,3 +227,15 @@ def test_resume_continues_from_latest_checkpoint(tmp_path):
     np.testing.assert_allclose(_losses(resumed)[0], _losses(straight)[0], rtol=1e-6)
     with open(os.path.join(resumed, "metrics.jsonl")) as f:
         assert all("loss" in json.loads(line) for line in f)
+
+
+def test_scheduled_weight_follows_the_optimizer_step(tmp_path):
+    source, model, opt = _setup()
+    ramp = qtrain.Term("ramp", lambda out, b: jnp.float32(1.0), weight=lambda step: 0.5 * step)
+    obj = qtrain.make_objective(qtrain.reconstruction_term(), ramp)
+    step = jax.jit(qtrain.make_train_step(obj), static_argnums=0)
+    graphdef, state = nnx.split((model, opt))
+    batch = source.batch(0)
+    for t in range(3):
+        state, aux = step(graphdef, state, batch, jax.random.key(t))
+        np.testing.assert_allclose(aux["loss"] - aux["reconstruction"], 0.5 * t, rtol=1e-5)
