@@ -13,11 +13,24 @@ from qdjax.losses._cliff import (
     kde_marginals,
     silverman_bandwidth,
 )
+from qdjax.losses._quantize import commitment_loss, quantization_loss
 from qdjax.losses._reconstruction import bernoulli_nll, squared_error
 from qdjax.losses._support import hfs_pairwise, ioss_pairwise
+from qdjax.losses._tc import total_correlation
 from qdjax.losses._vae import gaussian_kl, gaussian_sample
+from qdjax.losses._wgan import (
+    gradient_penalty,
+    wasserstein_critic_loss,
+    wasserstein_generator_loss,
+)
 
 __all__ = [
+    "commitment_loss",
+    "gradient_penalty",
+    "quantization_loss",
+    "total_correlation",
+    "wasserstein_critic_loss",
+    "wasserstein_generator_loss",
     "CliffTerms",
     "CliffWeights",
     "Cliffs",

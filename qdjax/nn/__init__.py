@@ -1,12 +1,67 @@
 """Flax NNX modules: encoders, decoders, autoencoders and quantizers."""
 
 from qdjax.nn._autoencoders import VAE, Autoencoder, AutoencoderOutput, mlp_autoencoder
+from qdjax.nn._codebooks import FSQQuantizer, GlobalQuantizer, LatentQuantizer, QuantizerOutput
+from qdjax.nn._convnets import (
+    ConvEncoder,
+    DeconvDecoder,
+    InstanceNorm,
+    StyleDecoder,
+    conv_decoder,
+    conv_encoder,
+    instance_norm,
+)
 from qdjax.nn._mlp import MLP
+from qdjax.nn._models import (
+    Critic,
+    CriticOutput,
+    GeneratorSample,
+    QLInfoWGAN,
+    QuantizedAutoencoder,
+    QuantizedOutput,
+    QuantizedVAE,
+    QuantizedVAEOutput,
+    conv_autoencoder,
+    conv_vae,
+    count_params,
+    default_num_latents,
+    make_quantizer,
+    qlae,
+    qlinfowgan,
+    qlvae,
+)
 
 __all__ = [
     "MLP",
     "VAE",
     "Autoencoder",
     "AutoencoderOutput",
+    "ConvEncoder",
+    "Critic",
+    "CriticOutput",
+    "DeconvDecoder",
+    "FSQQuantizer",
+    "GeneratorSample",
+    "GlobalQuantizer",
+    "InstanceNorm",
+    "LatentQuantizer",
+    "QLInfoWGAN",
+    "QuantizedAutoencoder",
+    "QuantizedOutput",
+    "QuantizedVAE",
+    "QuantizedVAEOutput",
+    "QuantizerOutput",
+    "StyleDecoder",
+    "conv_autoencoder",
+    "conv_decoder",
+    "conv_encoder",
+    "conv_vae",
+    "count_params",
+    "default_num_latents",
+    "instance_norm",
+    "make_quantizer",
     "mlp_autoencoder",
+    "qlae",
+    "qlinfowgan",
+    "qlvae",
 ]

@@ -1,6 +1,13 @@
 """Training engine: objectives, optimizers, the jitted data-parallel step, the loop."""
 
 from qdjax.train.checkpoint import Checkpointer
+from qdjax.train.gan import (
+    critic_params,
+    generator_params,
+    info_loss,
+    make_gan_optimizers,
+    make_gan_train_step,
+)
 from qdjax.train.loop import NonFiniteLossError, TrainResult, train
 from qdjax.train.objectives import (
     Term,
@@ -8,6 +15,7 @@ from qdjax.train.objectives import (
     kl_term,
     latent_term,
     make_objective,
+    quantization_terms,
     reconstruction_term,
 )
 from qdjax.train.optim import make_optimizer, param_labels
@@ -15,6 +23,12 @@ from qdjax.train.step import make_data_mesh, make_train_step, put_batch
 from qdjax.train.writers import MetricWriter, read_metrics, write_results
 
 __all__ = [
+    "critic_params",
+    "generator_params",
+    "info_loss",
+    "make_gan_optimizers",
+    "make_gan_train_step",
+    "quantization_terms",
     "Checkpointer",
     "MetricWriter",
     "NonFiniteLossError",

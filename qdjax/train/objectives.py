@@ -17,7 +17,13 @@ import jax
 import jax.numpy as jnp
 
 from qdjax._src.typing import Array, Batch
-from qdjax.losses import bernoulli_nll, gaussian_kl, squared_error
+from qdjax.losses import (
+    bernoulli_nll,
+    commitment_loss,
+    gaussian_kl,
+    quantization_loss,
+    squared_error,
+)
 
 TermFn = Callable[[Any, Batch], Array | tuple[Array, dict[str, Array]]]
 
@@ -118,3 +124,25 @@ def latent_term(name: str, kernel: Callable, *, weight: float = 1.0, field: str 
         return jnp.mean(value)
 
     return Term(name, fn, weight)
+
+
+def quantization_terms(
+    *, quantization: float = 0.01, commitment: float = 0.01
+) -> tuple[Term, Term]:
+    """QLAE's codebook terms from `out.z_continuous` and `out.z_quantized` (batch means).
+
+    `quantization`: ||sg(z_c) - z_q||^2 (moves the codebook); `commitment`:
+    ||z_c - sg(z_q)||^2 (moves the encoder). Default weights 0.01 each, as in QLAE.
+    """
+    return (
+        Term(
+            "quantization",
+            lambda out, batch: jnp.mean(quantization_loss(out.z_continuous, out.z_quantized)),
+            quantization,
+        ),
+        Term(
+            "commitment",
+            lambda out, batch: jnp.mean(commitment_loss(out.z_continuous, out.z_quantized)),
+            commitment,
+        ),
+    )

@@ -239,3 +239,24 @@ def test_scheduled_weight_follows_the_optimizer_step(tmp_path):
     for t in range(3):
         state, aux = step(graphdef, state, batch, jax.random.key(t))
         np.testing.assert_allclose(aux["loss"] - aux["reconstruction"], 0.5 * t, rtol=1e-5)
+
+
+def test_quantization_terms_match_the_kernels_and_move_the_right_params():
+    from typing import NamedTuple
+
+    class Out(NamedTuple):
+        z_continuous: jax.Array
+        z_quantized: jax.Array
+
+    q_term, c_term = qtrain.quantization_terms()
+    assert (q_term.weight, c_term.weight) == (0.01, 0.01)
+    zc = jnp.array([[0.3, -0.2], [0.1, 0.4]])
+    zq = jnp.array([[0.5, 0.0], [0.0, 0.5]])
+    expected = np.mean(np.sum((np.asarray(zc) - np.asarray(zq)) ** 2, axis=1))
+    np.testing.assert_allclose(q_term.fn(Out(zc, zq), None), expected, rtol=1e-6)
+    np.testing.assert_allclose(c_term.fn(Out(zc, zq), None), expected, rtol=1e-6)
+    # quantization moves only z_q, commitment only z_c
+    gq = jax.grad(lambda a, b: q_term.fn(Out(a, b), None), argnums=(0, 1))(zc, zq)
+    gc = jax.grad(lambda a, b: c_term.fn(Out(a, b), None), argnums=(0, 1))(zc, zq)
+    assert np.all(gq[0] == 0) and np.any(gq[1] != 0)
+    assert np.all(gc[1] == 0) and np.any(gc[0] != 0)

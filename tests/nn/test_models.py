@@ -1,0 +1,202 @@
+"""Image-model zoo: shapes, the model contract, parameter counts, decay mask, a training step."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from qdjax._src.typing import Batch
+from qdjax.losses._quantize import commitment_loss, quantization_loss
+from qdjax.losses._tc import total_correlation
+from qdjax.nn import _models
+from qdjax.train import objectives, optim, step
+
+TINY = {
+    "qlae": dict(channels=(4, 4, 4, 4), dense=(8,), depth=2),
+    "dlib": dict(channels=(4, 4, 4, 4), dense=(8,)),
+}
+FACTORIES = {
+    "ae": _models.conv_autoencoder,
+    "vae": _models.conv_vae,
+    "qlae": _models.qlae,
+    "qlvae": _models.qlvae,
+    "qlinfowgan": _models.qlinfowgan,
+}
+L = 5
+# numerical tests run on 16x16 images with two stages (shape tests use 64x64)
+SMALL = {
+    "qlae": dict(channels=(4, 8), dense=(8,), depth=2),
+    "dlib": dict(architecture="dlib", channels=(4, 8), dense=(8,)),
+}
+
+
+def _abstract_call(model, x):
+    """Output shapes without compiling (trace only)."""
+    graphdef, state = nnx.split(model)
+    return jax.eval_shape(
+        lambda s, x, k: nnx.merge(graphdef, s)(x, key=k), state, x, jax.random.key(0)
+    )
+
+
+@pytest.mark.parametrize("channels", [1, 3], ids=["grey", "rgb"])
+@pytest.mark.parametrize("arch", sorted(TINY))
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_shapes_and_contract(name, arch, channels):
+    model = nnx.eval_shape(  # abstract parameters: shapes only, no initialization cost
+        lambda: FACTORIES[name](
+            (64, 64, channels), L, architecture=arch, **TINY[arch], rngs=nnx.Rngs(0)
+        )
+    )
+    x = jax.ShapeDtypeStruct((2, 64, 64, channels), jnp.float32)
+    out = _abstract_call(model, x)
+    assert out.x_hat.shape == (2, 64, 64, channels) and out.x_hat.dtype == jnp.float32
+    assert out.z.shape == (2, L)
+    graphdef, state = nnx.split(model)
+    enc = jax.eval_shape(lambda s, x: nnx.merge(graphdef, s).encode(x), state, x)
+    assert enc.shape == (2, L)
+    if name.startswith("ql"):
+        assert out.z_continuous.shape == out.z_quantized.shape == out.indices.shape == (2, L)
+        assert out.indices.dtype == jnp.int32
+
+
+def test_quantized_outputs_and_encode():
+    model = _models.qlae((16, 16, 1), L, **SMALL["qlae"], rngs=nnx.Rngs(0))
+    x = jax.random.uniform(jax.random.key(0), (3, 16, 16, 1))
+    out, enc, idx = jax.jit(lambda m, x: (m(x), m.encode(x), m.encode_indices(x)))(model, x)
+    np.testing.assert_allclose(enc, out.z_continuous, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(idx, out.indices)
+    np.testing.assert_allclose(out.z, out.z_quantized, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(model.quantizer.lookup(out.indices), out.z_quantized, rtol=1e-6)
+
+    vae = _models.qlvae((16, 16, 1), L, **SMALL["dlib"], rngs=nnx.Rngs(0))
+    det, smp = jax.jit(lambda m, x: (m(x), m(x, key=jax.random.key(1))))(vae, x)
+    np.testing.assert_allclose(det.z_continuous, det.z_mean, rtol=1e-6)  # no key: the mean
+    assert not np.allclose(smp.z_continuous, smp.z_mean)  # with a key: a posterior sample
+    assert smp.z_logvar.shape == (3, L)
+
+
+def test_gan_samples_are_decoded_codebook_values():
+    model = _models.qlinfowgan((16, 16, 3), L, **SMALL["dlib"], num_values=4, rngs=nnx.Rngs(0))
+    x = jax.random.uniform(jax.random.key(1), (2, 16, 16, 3))
+
+    @jax.jit
+    def run(m, x):
+        s = m.sample(jax.random.key(0), 64)
+        return s, m.quantizer.lookup(s.indices), m.generator(s.z), m.encode(x), m.critic(x)
+
+    s, looked_up, decoded, enc, critic = run(model, x)
+    assert s.x.shape == (64, 16, 16, 3)
+    assert int(s.indices.min()) == 0 and int(s.indices.max()) == 3
+    np.testing.assert_allclose(s.z, looked_up, rtol=1e-6)
+    np.testing.assert_allclose(s.x, decoded, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(enc, critic.z_pred, rtol=1e-6)
+    assert critic.score.shape == (2,)
+
+
+def test_reference_parameter_count():
+    # the QLAE reference configuration: 12 latents, 10 values per latent, 64x64x3
+    abstract = nnx.eval_shape(lambda: _models.qlae((64, 64, 3), 12, rngs=nnx.Rngs(0)))
+    n = _models.count_params(abstract)
+    assert 7.60e6 <= n <= 7.70e6, n
+    small = nnx.eval_shape(
+        lambda: _models.conv_autoencoder((64, 64, 3), 10, architecture="dlib", rngs=nnx.Rngs(0))
+    )
+    assert 0.6e6 <= _models.count_params(small) <= 0.9e6
+
+
+@pytest.mark.parametrize("name", ["qlae", "qlvae", "qlinfowgan"])
+def test_decay_mask_covers_exactly_the_kernels(name):
+    abstract = nnx.eval_shape(lambda: FACTORIES[name]((64, 64, 3), 12, rngs=nnx.Rngs(0)))
+    params = nnx.state(abstract, nnx.Param)
+    labels = jax.tree_util.tree_leaves_with_path(optim.param_labels(params))
+    seen = set()
+    for path, label in labels:
+        keys = [str(getattr(k, "key", getattr(k, "idx", k))) for k in path]
+        keys = [k for k in keys if k != ".value" and k != "value"]
+        leaf = keys[-1]
+        seen.add(leaf)
+        assert (label == "decay") == (leaf == "kernel"), (path, label)
+    assert {"kernel", "bias", "scale", "const", "codebook"} <= seen
+
+
+def test_bfloat16_compute_close_to_float32():
+    x = jax.random.uniform(jax.random.key(0), (2, 16, 16, 3))
+    f32 = _models.qlae((16, 16, 3), L, **SMALL["qlae"], rngs=nnx.Rngs(0))
+    bf16 = _models.qlae((16, 16, 3), L, **SMALL["qlae"], dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
+    run = jax.jit(lambda m, x: (m.encode(x), m(x).x_hat))
+    (a, xa), (b, xb) = run(f32, x), run(bf16, x)
+    assert b.dtype == xb.dtype == jnp.float32
+    np.testing.assert_allclose(b, a, atol=0.1 * float(jnp.max(jnp.abs(a))) + 1e-3)
+    np.testing.assert_allclose(xb, xa, atol=0.1 * float(jnp.max(jnp.abs(xa))) + 1e-3)
+
+
+def _fit(model, objective, x, steps=6, learning_rate=1e-3):
+    # the QLAE reference optimizer (AdamW, decay 0.1 on kernels, element-wise clip 1.0)
+    opt = nnx.Optimizer(
+        model,
+        optim.make_optimizer(learning_rate=learning_rate, weight_decay=0.1, clip_value=1.0),
+        wrt=nnx.Param,
+    )
+    graphdef, state = nnx.split((model, opt))
+    fn = jax.jit(step.make_train_step(objective), static_argnums=0, donate_argnums=1)
+    batch = Batch(x, jnp.zeros((x.shape[0], 1)))
+    losses = []
+    for _ in range(steps):  # fixed batch and key: losses are comparable across steps
+        state, aux = fn(graphdef, state, batch, jax.random.key(0))
+        losses.append(float(aux["loss"]))
+    return losses, aux
+
+
+def test_qlae_training_step_lowers_loss():
+    x = jax.random.uniform(jax.random.key(0), (8, 16, 16, 1))
+    model = _models.qlae((16, 16, 1), L, **SMALL["qlae"], rngs=nnx.Rngs(0))
+    objective = objectives.make_objective(
+        objectives.reconstruction_term("bernoulli"),
+        objectives.Term(
+            "quantization",
+            lambda o, b: jnp.mean(quantization_loss(o.z_continuous, o.z_quantized)),
+            0.01,
+        ),
+        objectives.Term(
+            "commitment",
+            lambda o, b: jnp.mean(commitment_loss(o.z_continuous, o.z_quantized)),
+            0.01,
+        ),
+    )
+    losses, aux = _fit(model, objective, x)
+    assert losses[-1] < losses[0], losses
+    assert {"quantization", "commitment", "grad_norm"} <= set(aux)
+
+
+def test_beta_tcvae_training_step_lowers_loss():
+    x = jax.random.uniform(jax.random.key(0), (8, 16, 16, 3))
+    model = _models.conv_vae((16, 16, 3), L, **SMALL["dlib"], rngs=nnx.Rngs(0))
+    objective = objectives.make_objective(
+        objectives.reconstruction_term("bernoulli"),
+        objectives.kl_term(weight=1.0),
+        objectives.Term(
+            "tc",
+            lambda o, b: jnp.mean(total_correlation(o.z, o.z_mean, o.z_logvar, dataset_size=1000)),
+            5.0,
+        ),
+    )
+    losses, _ = _fit(model, objective, x, learning_rate=3e-3)
+    assert losses[-1] < losses[0], losses
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="architecture"):
+        _models.qlae((64, 64, 3), 4, architecture="resnet", rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="quantizer"):
+        _models.qlae((64, 64, 3), 4, quantizer="vq", **TINY["qlae"], rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="divisible"):
+        _models.conv_autoencoder((60, 60, 3), 4, **TINY["qlae"], rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="input_shape"):
+        _models.conv_autoencoder((64, 64), 4, rngs=nnx.Rngs(0))
+    model = _models.conv_autoencoder((64, 64, 3), 4, **TINY["qlae"], rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="NHWC"):
+        model(jnp.zeros((2, 64, 64, 1)))
+    assert _models.default_num_latents(6) == 12
+    with pytest.raises(ValueError, match="num_factors"):
+        _models.default_num_latents(0)
