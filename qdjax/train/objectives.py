@@ -90,10 +90,15 @@ def make_objective(*terms: Term, forward: Callable = default_forward) -> Callabl
 # --------------------------------------------------------------------- standard terms
 
 
-def reconstruction_term(likelihood: str = "gaussian", *, weight: float = 1.0) -> Term:
+def reconstruction_term(
+    likelihood: str = "gaussian", *, weight: float = 1.0, per_element: bool = False
+) -> Term:
     """Mean over the batch of the per-example reconstruction loss of `out.x_hat`.
 
-    `"gaussian"`: summed squared error; `"bernoulli"`: BCE on logits.
+    `"gaussian"`: summed squared error; `"bernoulli"`: BCE on logits. With
+    `per_element=True` the per-example loss is divided by the number of elements of one
+    example (pixel-mean, as the QLAE reference averages BCE over pixels), which keeps
+    0.01-weighted quantization terms on the reference's scale.
     """
     if likelihood == "gaussian":
         kernel = squared_error
@@ -101,7 +106,14 @@ def reconstruction_term(likelihood: str = "gaussian", *, weight: float = 1.0) ->
         kernel = bernoulli_nll
     else:
         raise ValueError(f"likelihood must be 'gaussian' or 'bernoulli'; got {likelihood!r}")
-    return Term("reconstruction", lambda out, batch: jnp.mean(kernel(out.x_hat, batch.x)), weight)
+
+    def fn(out, batch):
+        per_example = kernel(out.x_hat, batch.x)
+        if per_element:
+            per_example = per_example / (batch.x.size // batch.x.shape[0])
+        return jnp.mean(per_example)
+
+    return Term("reconstruction", fn, weight)
 
 
 def kl_term(*, weight: float = 1.0) -> Term:
