@@ -59,8 +59,8 @@ def summarize(rows: list[dict]) -> tuple[str, dict]:
         by.setdefault(r["method"], []).append(r)
     lines = [
         "| method | seeds | MCC Pearson (mean ± std) | MCC Spearman (mean ± std) | "
-        "recon MSE | steps |",
-        "|---|---|---|---|---|---|",
+        "cell acc. | recon MSE | steps |",
+        "|---|---|---|---|---|---|---|",
     ]
     summary = {}
     for m, rs in by.items():
@@ -74,7 +74,9 @@ def summarize(rows: list[dict]) -> tuple[str, dict]:
             "mcc_spearman_mean": float(s.mean()),
             "mcc_spearman_std": float(s.std()),
             "seeds": [r["seed"] for r in rs],
+            "cell_accuracy": float(cell),
             "reconstruction_mse": float(rec),
+            "per_seed_mcc_pearson": [float(v) for v in p],
         }
         lines.append(
             f"| {m} | {len(rs)} | {100 * p.mean():.1f} ± {100 * p.std():.1f} | "

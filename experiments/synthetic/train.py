@@ -40,10 +40,42 @@ def _offdiagonal_mean(pairwise):
     return kernel
 
 
+def _cliff_kernel(loss: ml_collections.ConfigDict):
+    """`cliff_loss` with the config's term weights and bandwidth (0 = Silverman's rule)."""
+    weights = losses.CliffWeights(
+        univariate=float(loss.cliff_univariate),
+        bivariate=float(loss.cliff_bivariate),
+        uniform=float(loss.cliff_uniform),
+    )
+    bandwidth = float(loss.cliff_bandwidth) or None
+
+    def kernel(z):
+        return losses.cliff_loss(z, bandwidth=bandwidth, weights=weights)
+
+    return kernel
+
+
+def regularizer_weight(loss: ml_collections.ConfigDict):
+    """`loss.regularizer_weight`, as a schedule when `loss.warmup_steps`/`loss.ramp_steps` > 0.
+
+    Weight 0 for the first `warmup_steps` updates (a plain autoencoder), then a linear ramp to
+    the full weight over `ramp_steps` updates.
+    """
+    w, warm, ramp = float(loss.regularizer_weight), int(loss.warmup_steps), int(loss.ramp_steps)
+    if warm == 0 and ramp == 0:
+        return w
+
+    def schedule(step):
+        frac = (jnp.asarray(step, jnp.float32) - warm + 1.0) / max(ramp, 1)
+        return w * jnp.clip(frac, 0.0, 1.0)
+
+    return schedule
+
+
 _REGULARIZERS = {
-    "cliff": losses.cliff_loss,
-    "hfs": _offdiagonal_mean(losses.hfs_pairwise),
-    "ioss": _offdiagonal_mean(losses.ioss_pairwise),
+    "cliff": _cliff_kernel,
+    "hfs": lambda loss: _offdiagonal_mean(losses.hfs_pairwise),
+    "ioss": lambda loss: _offdiagonal_mean(losses.ioss_pairwise),
 }
 
 
@@ -94,6 +126,27 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for name in ("checkpoint_every", "keep_checkpoints", "log_every"):
         require(t[name] >= 1, f"train.{name}", f"must be >= 1; got {t[name]}")
     require(t.eval_every >= 0, "train.eval_every", f"must be >= 0; got {t.eval_every}")
+    lo = config.loss
+    require(lo.beta >= 0, "loss.beta", f"must be >= 0; got {lo.beta}")
+    require(
+        lo.regularizer_weight >= 0,
+        "loss.regularizer_weight",
+        f"must be >= 0; got {lo.regularizer_weight}",
+    )
+    for name in ("warmup_steps", "ramp_steps"):
+        require(lo[name] >= 0, f"loss.{name}", f"must be >= 0; got {lo[name]}")
+    for name in ("cliff_univariate", "cliff_bivariate", "cliff_uniform"):
+        require(lo[name] >= 0, f"loss.{name}", f"must be >= 0; got {lo[name]}")
+    require(
+        lo.cliff_univariate + lo.cliff_bivariate + lo.cliff_uniform > 0,
+        "loss.cliff_univariate",
+        "cliff_univariate, cliff_bivariate and cliff_uniform must not all be 0",
+    )
+    require(
+        lo.cliff_bandwidth >= 0,
+        "loss.cliff_bandwidth",
+        f"must be >= 0 (0 = Silverman's rule); got {lo.cliff_bandwidth}",
+    )
     require(
         config.loss.likelihood in ("gaussian", "bernoulli"),
         "loss.likelihood",
@@ -134,9 +187,9 @@ def make_model_and_objective(config: ml_collections.ConfigDict, obs_dim: int):
     if variational:
         terms.append(qtrain.kl_term(weight=config.loss.beta))
     if config.method in _REGULARIZERS:
-        kernel = _REGULARIZERS[config.method]
+        kernel = _REGULARIZERS[config.method](config.loss)
         terms.append(
-            qtrain.latent_term(config.method, kernel, weight=config.loss.regularizer_weight)
+            qtrain.latent_term(config.method, kernel, weight=regularizer_weight(config.loss))
         )
     return model, qtrain.make_objective(*terms)
 

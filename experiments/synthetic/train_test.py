@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from experiments._cli import ConfigError
-from experiments.synthetic import train
+from experiments.synthetic import sweep, train
 from experiments.synthetic.configs import test as test_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -35,8 +35,23 @@ def test_two_steps_write_results(tmp_path, method):
         ("data.obs_dim", 1, "data.obs_dim"),
         ("method", "nope", "method"),
         ("train.learning_rate", -1.0, "train.learning_rate"),
+        ("loss.cliff_bandwidth", -0.1, "loss.cliff_bandwidth"),
+        ("loss.cliff_bivariate", -1.0, "loss.cliff_bivariate"),
+        ("loss.warmup_steps", -1, "loss.warmup_steps"),
+        ("loss.ramp_steps", -5, "loss.ramp_steps"),
+        ("loss.regularizer_weight", -1.0, "loss.regularizer_weight"),
     ],
-    ids=["batch_size", "obs_dim", "method", "lr"],
+    ids=[
+        "batch_size",
+        "obs_dim",
+        "method",
+        "lr",
+        "bandwidth",
+        "bivariate",
+        "warmup",
+        "ramp",
+        "reg_weight",
+    ],
 )
 def test_bad_config_values_name_the_flag(tmp_path, field, value, flag):
     cfg = test_config.get_config()
@@ -45,6 +60,39 @@ def test_bad_config_values_name_the_flag(tmp_path, field, value, flag):
     target[name] = value
     with pytest.raises(ConfigError, match=rf"^--config\.{flag} "):
         train.train_and_evaluate(cfg, str(tmp_path))
+
+
+def test_all_cliff_term_weights_zero_is_rejected(tmp_path):
+    cfg = test_config.get_config()
+    cfg.method = "cliff"
+    cfg.loss.cliff_univariate = cfg.loss.cliff_bivariate = cfg.loss.cliff_uniform = 0.0
+    with pytest.raises(ConfigError, match=r"^--config\.loss\.cliff_univariate "):
+        train.train_and_evaluate(cfg, str(tmp_path))
+
+
+def test_regularizer_warmup_then_linear_ramp():
+    cfg = test_config.get_config()
+    cfg.loss.regularizer_weight = 2.0
+    assert train.regularizer_weight(cfg.loss) == 2.0  # no schedule by default
+    cfg.loss.warmup_steps, cfg.loss.ramp_steps = 10, 4
+    w = train.regularizer_weight(cfg.loss)
+    got = [float(w(s)) for s in (0, 9, 10, 11, 12, 13, 100)]
+    assert got == pytest.approx([0.0, 0.0, 0.5, 1.0, 1.5, 2.0, 2.0])
+    cfg.loss.ramp_steps = 0
+    w = train.regularizer_weight(cfg.loss)
+    assert [float(w(s)) for s in (9, 10)] == [0.0, 2.0]
+
+
+@pytest.mark.parametrize("bandwidth", [0.0, 0.2])
+def test_cliff_settings_reach_the_objective(tmp_path, bandwidth):
+    cfg = test_config.get_config()
+    cfg.method = "cliff"
+    cfg.train.num_steps = 2
+    cfg.loss.cliff_univariate, cfg.loss.cliff_bivariate, cfg.loss.cliff_uniform = 0.0, 2.0, 3.0
+    cfg.loss.cliff_bandwidth = bandwidth
+    cfg.loss.warmup_steps, cfg.loss.ramp_steps = 1, 1
+    results = train.train_and_evaluate(cfg, str(tmp_path))
+    assert results["steps"] == 2
 
 
 def test_cli_bad_flag_is_one_line_error(tmp_path):
@@ -91,3 +139,22 @@ def test_cli_flagfile_then_overrides(tmp_path):
     with open(tmp_path / "results.json") as f:
         res = json.load(f)
     assert res["method"] == "cliff" and res["steps"] == 2
+
+
+def test_sweep_table_columns_match_header():
+    rows = [
+        {
+            "method": "ae",
+            "seed": s,
+            "steps": 3,
+            "mcc_pearson": 0.9,
+            "mcc_spearman": 0.8,
+            "reconstruction_mse": 0.01,
+            "cell_accuracy": 0.5,
+        }
+        for s in (0, 1)
+    ]
+    table, summary = sweep.summarize(rows)
+    widths = {line.count("|") for line in table.splitlines()}
+    assert len(widths) == 1, table
+    assert summary["ae"]["per_seed_mcc_pearson"] == [0.9, 0.9]

@@ -11,10 +11,22 @@ import ml_collections
 # (`--config=experiments/synthetic/configs/default.py:cliff`).
 METHOD_SETTINGS = {
     "ae": {},
-    "betavae": {"loss.beta": 1.0},
-    "hfs": {"loss.regularizer_weight": 1.0},
-    "ioss": {"loss.regularizer_weight": 1.0},
-    "cliff": {"loss.regularizer_weight": 1.0},
+    # beta in {0.01, 0.1, 1} on seed 0 (2000 steps): MCC 0.842 / 0.828 / 0.638.
+    "betavae": {"loss.beta": 0.01},
+    # weight in {0.1, 1, 10} on seed 0 (2000 steps): MCC 0.678 / 0.573 / 0.504.
+    "hfs": {"loss.regularizer_weight": 0.1},
+    # weight in {0.1, 1, 10} on seed 0 (2000 steps): MCC 0.794 / 0.764 / 0.588.
+    "ioss": {"loss.regularizer_weight": 0.1},
+    # AE warm-up (1000 steps), then a linear ramp over 1000 steps to a small weight 0.1 at batch
+    # 512. Chosen on seeds 0 and 1 (3000 steps) over weight {0.03, 0.1, 1, 10}, sub-term weights
+    # (univariate 0 / 0.1, bivariate 10, uniform 10) and a fixed bandwidth 0.1 (NaN gradient);
+    # see README.md. Weight >= 1 or a dominant term folds the latents (MCC 0.46-0.85).
+    "cliff": {
+        "loss.regularizer_weight": 0.1,
+        "loss.warmup_steps": 1000,
+        "loss.ramp_steps": 1000,
+        "train.batch_size": 512,
+    },
 }
 
 
@@ -46,6 +58,16 @@ def get_config(method: str | None = None) -> ml_collections.ConfigDict:
     c.loss.reconstruction_weight = 1.0
     c.loss.beta = 1.0  # betavae KL weight
     c.loss.regularizer_weight = 1.0  # weight of the method's latent regularizer
+    # Regularizer schedule (cliff, hfs, ioss): weight 0 for `warmup_steps` (plain AE), then a
+    # linear ramp to `regularizer_weight` over `ramp_steps` (0 = switch on at once).
+    c.loss.warmup_steps = 0
+    c.loss.ramp_steps = 0
+    # Cliff only: weights of the three terms (qdjax.losses.CliffWeights) and the KDE bandwidth
+    # in standardized units (0 = Silverman's rule, qdjax.losses.silverman_bandwidth).
+    c.loss.cliff_univariate = 1.0
+    c.loss.cliff_bivariate = 1.0
+    c.loss.cliff_uniform = 1.0
+    c.loss.cliff_bandwidth = 0.0
 
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 3000
