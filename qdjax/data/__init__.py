@@ -1,6 +1,8 @@
 """Datasets: synthetic generators and loaders yielding `Batch`es."""
 
 from qdjax._src.typing import Batch
+from qdjax.data._balls import LARGE_RADIUS, SMALL_RADIUS, BallsSource, render_balls
+from qdjax.data._balls import VARIANTS as BALL_VARIANTS
 from qdjax.data._factor_dataset import (
     SHAPES3D_FACTORS,
     SHAPES3D_SIZES,
@@ -19,6 +21,11 @@ from qdjax.data._synthetic import (
 )
 
 __all__ = [
+    "BALL_VARIANTS",
+    "LARGE_RADIUS",
+    "SMALL_RADIUS",
+    "BallsSource",
+    "render_balls",
     "SHAPES3D_FACTORS",
     "SHAPES3D_SIZES",
     "FactorImageDataset",
