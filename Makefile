@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-WORKDIR ?= runs/synthetic
+WORKDIR ?= runs/main
 PYTEST_ARGS ?=
 
 .PHONY: setup run test lint bench clean
@@ -17,10 +17,12 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 setup: $(VENV)/.installed
 
-# Main job: the synthetic grid task on the embedded default (CPU, a few minutes).
+# Main job: the synthetic grid task on the embedded default (CPU, a few minutes):
+# a plain autoencoder and the Cliff recipe, seed 0, table in $(WORKDIR)/table.md and
+# plots in $(WORKDIR)/<method>/seed_0/{latents,marginals}.png.
 run: setup
-	$(BIN)/python -m experiments.synthetic \
-	  --config=experiments/synthetic/configs/default.py --workdir=$(WORKDIR)
+	$(BIN)/python -m experiments.synthetic.sweep --workdir=$(WORKDIR) --methods=ae,cliff \
+	  --seeds=0 --set=train.progress=False
 
 # The test suite (what CI runs).
 test: setup
