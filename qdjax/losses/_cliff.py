@@ -207,10 +207,12 @@ def _bivariate(zs: Array, dkernel: Array, h: Array, u: Array, eps: float) -> Arr
     # D[i, j, m, t] = sum_b w_m(z_bj) K'((t - z_bi)/h): one [d M, B] x [B, T d] contraction.
     deriv = jnp.einsum("bmj,bti->ijmt", w, dkernel)
     mass = jnp.sum(w, axis=0)  # [M, d], h sqrt(2 pi) B p_j(u_m)
-    norm = jnp.square(h) * math.sqrt(2.0 * math.pi) * jnp.maximum(mass, jnp.finfo(mass.dtype).tiny)
+    # Floor the conditioning mass at eps (not at the dtype's tiny): an empty slab has
+    # deriv = 0 and mass ~ 0, and d(deriv / mass) / d mass = -deriv / mass^2 would be 0 / 0.
+    norm = jnp.square(h) * math.sqrt(2.0 * math.pi) * jnp.maximum(mass, eps)
     deriv = deriv / norm.T[None, :, :, None]  # d/dt p(t | z_j = u_m)
     q = _normalize(jnp.abs(deriv), eps, axis=-1)  # [d, d, M, T]
-    total = jnp.maximum(jnp.sum(mass, axis=0, keepdims=True), jnp.finfo(mass.dtype).tiny)
+    total = jnp.maximum(jnp.sum(mass, axis=0, keepdims=True), eps)
     pi = (mass / total).T  # [d(j), M]
     mixture = jnp.einsum("jm,ijmt->ijt", pi, q)
     jsd = _entropy(mixture, eps) - jnp.einsum("jm,ijm->ij", pi, _entropy(q, eps))

@@ -356,3 +356,15 @@ def test_find_cliffs_jits_and_eval_shapes():
     assert abstract.positions.shape == (3, 5) and abstract.mask.dtype == jnp.bool_
     cliffs = jax.jit(lambda x: _cliff.find_cliffs(x, max_cliffs=5))(z)
     assert cliffs.positions.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("bandwidth", [0.05, 0.1], ids=["h0.05", "h0.1"])
+def test_finite_gradients_when_a_conditioning_slab_is_empty(bandwidth):
+    # Two tight clusters at +-1: the conditioning values near 0 get no kernel mass at all
+    # (exp(-0.5 (1/h)^2) underflows), which used to give 0/0 in the bivariate gradient.
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(-1, 0.01, (64, 2)), rng.normal(1, 0.01, (64, 2))])
+    grads = jax.grad(lambda z: _cliff.cliff_loss(z, bandwidth=bandwidth).total)(
+        jnp.asarray(z, jnp.float32)
+    )
+    assert np.all(np.isfinite(np.asarray(grads)))
