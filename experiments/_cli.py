@@ -28,6 +28,36 @@ def require(ok: bool, flag: str, message: str) -> None:
         raise ConfigError(f"--config.{flag} {message}")
 
 
+def validate_train(train) -> None:
+    """Checks the `train` section shared by every experiment (steps, batch, lr, intervals)."""
+    require(train.num_steps >= 1, "train.num_steps", f"must be >= 1; got {train.num_steps}")
+    n_dev = jax.device_count()
+    require(
+        train.batch_size >= 1 and train.batch_size % n_dev == 0,
+        "train.batch_size",
+        f"must be a positive multiple of the device count ({n_dev}); got {train.batch_size}",
+    )
+    require(
+        train.learning_rate > 0, "train.learning_rate", f"must be > 0; got {train.learning_rate}"
+    )
+    for name in ("checkpoint_every", "keep_checkpoints", "log_every"):
+        require(train[name] >= 1, f"train.{name}", f"must be >= 1; got {train[name]}")
+    require(train.eval_every >= 0, "train.eval_every", f"must be >= 0; got {train.eval_every}")
+
+
+def loop_kwargs(train) -> dict:
+    """The `qdjax.train.train` keyword arguments held in a config's `train` section."""
+    names = (
+        "num_steps",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "log_every",
+        "eval_every",
+        "progress",
+    )
+    return {name: train[name] for name in names}
+
+
 def define_flags(default_config: str) -> None:
     config_flags.DEFINE_config_file(
         "config", default_config, "Experiment configuration file.", lock_config=True

@@ -22,6 +22,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
+from experiments import _cli
 from experiments._cli import require
 from experiments.qlae import plots
 from qdjax import losses, metrics, nn
@@ -76,17 +77,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     for name in ("quantization_weight", "commitment_weight", "beta", "cliff_weight"):
         require(lo[name] >= 0, f"loss.{name}", f"must be >= 0; got {lo[name]}")
-    require(t.num_steps >= 1, "train.num_steps", f"must be >= 1; got {t.num_steps}")
-    n_dev = jax.device_count()
-    require(
-        t.batch_size >= 1 and t.batch_size % n_dev == 0,
-        "train.batch_size",
-        f"must be a positive multiple of the device count ({n_dev}); got {t.batch_size}",
-    )
-    require(t.learning_rate > 0, "train.learning_rate", f"must be > 0; got {t.learning_rate}")
-    for name in ("checkpoint_every", "keep_checkpoints", "log_every"):
-        require(t[name] >= 1, f"train.{name}", f"must be >= 1; got {t[name]}")
-    require(t.eval_every >= 0, "train.eval_every", f"must be >= 0; got {t.eval_every}")
+    _cli.validate_train(t)
     require(
         config.eval.factor_bins >= 2,
         "eval.factor_bins",
@@ -242,15 +233,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         (model, optimizer),
         qtrain.make_train_step(make_objective(config, num_latents(config, source.num_factors))),
         source,
-        num_steps=tc.num_steps,
         workdir=workdir,
         seed=config.seed,
-        checkpoint_every=tc.checkpoint_every,
-        keep_checkpoints=tc.keep_checkpoints,
-        log_every=tc.log_every,
-        eval_every=tc.eval_every,
         eval_fn=eval_fn,
-        progress=tc.progress,
+        **_cli.loop_kwargs(tc),
     )
     model = result.modules[0]
     state = nnx.state(model)

@@ -20,6 +20,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
+from experiments import _cli
 from experiments._cli import require
 from experiments.synthetic import plots
 from qdjax import data, losses, metrics, nn
@@ -109,23 +110,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "model.num_latents",
         f"must be >= 1; got {config.model.num_latents}",
     )
-    require(t.num_steps >= 1, "train.num_steps", f"must be >= 1; got {t.num_steps}")
     require(
         1 <= t.batch_size <= d.num_train,
         "train.batch_size",
         f"must be between 1 and data.num_train ({d.num_train}); got {t.batch_size}",
     )
-    n_dev = jax.device_count()
-    require(
-        t.batch_size % n_dev == 0,
-        "train.batch_size",
-        f"must be a multiple of the device count ({n_dev}); got {t.batch_size}",
-    )
-    require(t.learning_rate > 0, "train.learning_rate", f"must be > 0; got {t.learning_rate}")
+    _cli.validate_train(t)
     require(t.weight_decay >= 0, "train.weight_decay", f"must be >= 0; got {t.weight_decay}")
-    for name in ("checkpoint_every", "keep_checkpoints", "log_every"):
-        require(t[name] >= 1, f"train.{name}", f"must be >= 1; got {t[name]}")
-    require(t.eval_every >= 0, "train.eval_every", f"must be >= 0; got {t.eval_every}")
     lo = config.loss
     require(lo.beta >= 0, "loss.beta", f"must be >= 0; got {lo.beta}")
     require(
@@ -246,15 +237,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         (model, optimizer),
         qtrain.make_train_step(objective),
         source,
-        num_steps=tc.num_steps,
         workdir=workdir,
         seed=config.seed,
-        checkpoint_every=tc.checkpoint_every,
-        keep_checkpoints=tc.keep_checkpoints,
-        log_every=tc.log_every,
-        eval_every=tc.eval_every,
         eval_fn=eval_fn,
-        progress=tc.progress,
+        **_cli.loop_kwargs(tc),
     )
     model = result.modules[0]
     z = encode(model, x_eval)
