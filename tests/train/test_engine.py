@@ -183,46 +183,28 @@ def test_nan_in_batch_is_rejected_before_training(tmp_path):
         )
 
 
+def _train_fresh(obj, workdir, num_steps):
+    """Builds a fresh (model, optimizer, source) and trains it into `workdir`."""
+    source, model, opt = _setup()
+    return qtrain.train(
+        (model, opt),
+        qtrain.make_train_step(obj),
+        source,
+        num_steps=num_steps,
+        workdir=workdir,
+        checkpoint_every=10,
+        log_every=1,
+        progress=False,
+        tensorboard=False,
+    )
+
+
 def test_resume_continues_from_latest_checkpoint(tmp_path):
     obj = qtrain.make_objective(qtrain.reconstruction_term())
-    source, model, opt = _setup()
-    straight = str(tmp_path / "straight")
-    qtrain.train(
-        (model, opt),
-        qtrain.make_train_step(obj),
-        source,
-        num_steps=30,
-        workdir=straight,
-        checkpoint_every=10,
-        log_every=1,
-        progress=False,
-        tensorboard=False,
-    )
-    resumed = str(tmp_path / "resumed")
-    source, model, opt = _setup()
-    qtrain.train(
-        (model, opt),
-        qtrain.make_train_step(obj),
-        source,
-        num_steps=20,
-        workdir=resumed,
-        checkpoint_every=10,
-        log_every=1,
-        progress=False,
-        tensorboard=False,
-    )
-    source, model, opt = _setup(seed=0)
-    r = qtrain.train(
-        (model, opt),
-        qtrain.make_train_step(obj),
-        source,
-        num_steps=30,
-        workdir=resumed,
-        checkpoint_every=10,
-        log_every=1,
-        progress=False,
-        tensorboard=False,
-    )
+    straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
+    _train_fresh(obj, straight, 30)
+    _train_fresh(obj, resumed, 20)
+    r = _train_fresh(obj, resumed, 30)
     assert r.resumed_from == 20
     np.testing.assert_allclose(_losses(resumed)[0], _losses(straight)[0], rtol=1e-6)
     with open(os.path.join(resumed, "metrics.jsonl")) as f:
