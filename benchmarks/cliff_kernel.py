@@ -165,7 +165,12 @@ def main(argv=None) -> None:
         "device_kind": device.device_kind,
         "platform": device.platform,
         "num_devices": jax.device_count(),
-        "host": {"cpu_count": os.cpu_count(), "python": platform.python_version()},
+        "host": {
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            # other jobs on the machine inflate CPU times: the 1-minute load at the end
+            "load_average_1m": os.getloadavg()[0],
+        },
         "jax_version": jax.__version__,
         "grid": {"batches": list(batches), "latents": list(latents), "quick": args.quick},
         "settings": {

@@ -6,6 +6,8 @@ Methods (`--config.method`):
   cliff    AE + Cliff regularizer (KDE cliffs, qdjax.losses.cliff_loss)
   hfs      AE + Hausdorff factorized support (qdjax.losses.hfs_loss)
   ioss     AE + independence-of-support penalty (qdjax.losses.ioss_loss)
+  qlae     quantized-latent AE (qdjax.nn.mlp_qlae: per-latent scalar codebooks of
+           `model.num_values` values, quantization + commitment terms, AdamW weight decay)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from qdjax import data, losses, metrics, nn
 from qdjax import train as qtrain
 from qdjax.train import evaluate
 
-METHODS = ("ae", "betavae", "cliff", "hfs", "ioss")
+METHODS = ("ae", "betavae", "cliff", "hfs", "ioss", "qlae")
 
 
 def _offdiagonal_mean(pairwise):
@@ -117,6 +119,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     _cli.validate_train(t)
     require(t.weight_decay >= 0, "train.weight_decay", f"must be >= 0; got {t.weight_decay}")
+    require(t.clip_value >= 0, "train.clip_value", f"must be >= 0 (0 = none); got {t.clip_value}")
+    require(
+        config.model.num_values >= 2,
+        "model.num_values",
+        f"must be >= 2; got {config.model.num_values}",
+    )
+    for name in ("quantization_weight", "commitment_weight"):
+        require(config.loss[name] >= 0, f"loss.{name}", f"must be >= 0; got {config.loss[name]}")
     lo = config.loss
     require(lo.beta >= 0, "loss.beta", f"must be >= 0; got {lo.beta}")
     require(
@@ -165,16 +175,30 @@ def make_dataset(config: ml_collections.ConfigDict) -> data.SyntheticDataset:
 def make_model_and_objective(config: ml_collections.ConfigDict, obs_dim: int):
     """The model for `config.method` and its weighted objective."""
     variational = config.method == "betavae"
-    model = nn.mlp_autoencoder(
-        (obs_dim,),
-        config.model.num_latents,
-        hidden=tuple(config.model.hidden),
-        variational=variational,
-        rngs=nnx.Rngs(config.seed),
-    )
+    rngs = nnx.Rngs(config.seed)
+    hidden = tuple(config.model.hidden)
+    if config.method == "qlae":
+        model = nn.mlp_qlae(
+            (obs_dim,),
+            config.model.num_latents,
+            hidden=hidden,
+            num_values=config.model.num_values,
+            rngs=rngs,
+        )
+    else:
+        model = nn.mlp_autoencoder(
+            (obs_dim,), config.model.num_latents, hidden=hidden, variational=variational, rngs=rngs
+        )
     terms = [
         qtrain.reconstruction_term(config.loss.likelihood, weight=config.loss.reconstruction_weight)
     ]
+    if config.method == "qlae":
+        terms.extend(
+            qtrain.quantization_terms(
+                quantization=config.loss.quantization_weight,
+                commitment=config.loss.commitment_weight,
+            )
+        )
     if variational:
         terms.append(qtrain.kl_term(weight=config.loss.beta))
     if config.method in _REGULARIZERS:
@@ -216,7 +240,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     tc = config.train
     optimizer = nnx.Optimizer(
         model,
-        qtrain.make_optimizer(learning_rate=tc.learning_rate, weight_decay=tc.weight_decay),
+        qtrain.make_optimizer(
+            learning_rate=tc.learning_rate,
+            weight_decay=tc.weight_decay,
+            clip_value=tc.clip_value or None,
+        ),
         wrt=nnx.Param,
     )
 

@@ -14,7 +14,7 @@ from experiments.synthetic.configs import test as test_config
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.mark.parametrize("method", ["ae", "betavae", "cliff", "hfs", "ioss"])
+@pytest.mark.parametrize("method", train.METHODS)
 def test_two_steps_write_results(tmp_path, method):
     cfg = test_config.get_config()
     cfg.method = method
@@ -40,6 +40,9 @@ def test_two_steps_write_results(tmp_path, method):
         ("loss.warmup_steps", -1, "loss.warmup_steps"),
         ("loss.ramp_steps", -5, "loss.ramp_steps"),
         ("loss.regularizer_weight", -1.0, "loss.regularizer_weight"),
+        ("train.clip_value", -1.0, "train.clip_value"),
+        ("model.num_values", 1, "model.num_values"),
+        ("loss.commitment_weight", -0.1, "loss.commitment_weight"),
     ],
     ids=[
         "batch_size",
@@ -51,6 +54,9 @@ def test_two_steps_write_results(tmp_path, method):
         "warmup",
         "ramp",
         "reg_weight",
+        "clip",
+        "num_values",
+        "commitment",
     ],
 )
 def test_bad_config_values_name_the_flag(tmp_path, field, value, flag):

@@ -1,4 +1,4 @@
-"""The image-model zoo: conv AE / (β-, β-TC) VAE, QLAE, QLVAE and QLInfoWGAN-GP.
+"""The model zoo: conv AE / (β-, β-TC) VAE, QLAE (conv and MLP), QLVAE and QLInfoWGAN-GP.
 
 Every factory returns a model following the qdjax contract: `model(x, *, key=None)`
 returns a NamedTuple with at least `x_hat` (decoder output) and `z` (the latent fed
@@ -24,7 +24,7 @@ from flax import nnx
 
 from qdjax._src.typing import Array
 from qdjax.losses import gaussian_sample
-from qdjax.nn._autoencoders import VAE, Autoencoder
+from qdjax.nn._autoencoders import VAE, Autoencoder, mlp_autoencoder
 from qdjax.nn._codebooks import FSQQuantizer, GlobalQuantizer, LatentQuantizer
 from qdjax.nn._convnets import conv_decoder, conv_encoder
 
@@ -317,6 +317,39 @@ def qlae(
         conv_encoder(shape, num_latents, **arch, rngs=rngs),
         make_quantizer(num_latents, kind=quantizer, num_values=num_values, rngs=rngs),
         conv_decoder(num_latents, shape, **arch, rngs=rngs),
+    )
+
+
+def mlp_qlae(
+    input_shape: Sequence[int],
+    num_latents: int,
+    *,
+    hidden: Sequence[int] = (256, 256),
+    num_values: int | Sequence[int] = 10,
+    quantizer: str = "latent",
+    rngs: nnx.Rngs,
+) -> QuantizedAutoencoder:
+    """QLAE for vector (or any flattened) data: MLP encoder, scalar quantizer, MLP decoder.
+
+    The MLP counterpart of :func:`qlae` (same :class:`QuantizedAutoencoder`, same outputs and
+    training recipe); the decoder mirrors the encoder's `hidden` widths and the reconstruction
+    has `input_shape`.
+
+    Args:
+      input_shape: shape of one example (no batch axis); flattened for the MLPs.
+      num_latents: latent width.
+      hidden: encoder hidden widths.
+      num_values: values per latent codebook (levels per latent for FSQ).
+      quantizer: `"latent"` (per-latent codebooks), `"global"` or `"fsq"`.
+      rngs: NNX random streams.
+    """
+    if num_latents < 1:
+        raise ValueError(f"num_latents must be >= 1; got {num_latents}")
+    ae = mlp_autoencoder(input_shape, num_latents, hidden=hidden, rngs=rngs)
+    return QuantizedAutoencoder(
+        ae.encoder,
+        make_quantizer(num_latents, kind=quantizer, num_values=num_values, rngs=rngs),
+        ae.decoder,
     )
 
 

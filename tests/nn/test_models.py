@@ -200,3 +200,24 @@ def test_bad_arguments():
     assert _models.default_num_latents(6) == 12
     with pytest.raises(ValueError, match="num_factors"):
         _models.default_num_latents(0)
+
+
+@pytest.mark.parametrize("quantizer", _models.QUANTIZERS)
+def test_mlp_qlae_quantizes_and_trains(quantizer):
+    x = jax.random.normal(jax.random.key(0), (16, 3))
+    model = _models.mlp_qlae((3,), 2, hidden=(16,), num_values=4, quantizer=quantizer,
+                             rngs=nnx.Rngs(0))  # fmt: skip
+    out = jax.jit(lambda m, x: m(x))(model, x)
+    assert out.x_hat.shape == (16, 3) and out.z.shape == (16, 2)
+    np.testing.assert_allclose(out.z, out.z_quantized, rtol=1e-6, atol=1e-6)
+    if quantizer != "fsq":  # FSQ's z_continuous is the bounded (tanh) code, not encode(x)
+        np.testing.assert_allclose(model.encode(x), out.z_continuous, rtol=1e-5, atol=1e-6)
+    # every latent takes one of its own codebook values
+    np.testing.assert_allclose(model.quantizer.lookup(out.indices), out.z_quantized, rtol=1e-6)
+    objective = objectives.make_objective(
+        objectives.reconstruction_term("gaussian"), *objectives.quantization_terms()
+    )
+    losses, _ = _fit(model, objective, x, steps=10, learning_rate=1e-2)
+    assert losses[-1] < losses[0], losses
+    with pytest.raises(ValueError, match="num_latents"):
+        _models.mlp_qlae((3,), 0, rngs=nnx.Rngs(0))

@@ -21,6 +21,9 @@ METHOD_SETTINGS = {
     # 512. Chosen on seeds 0 and 1 (3000 steps) over weight {0.03, 0.1, 1, 10}, sub-term weights
     # (univariate 0 / 0.1, bivariate 10, uniform 10) and a fixed bandwidth 0.1 (NaN gradient);
     # see README.md. Weight >= 1 or a dominant term folds the latents (MCC 0.46-0.85).
+    # The QLAE recipe (seed 002): AdamW weight decay 0.1 on weights, element-wise clipping at 1,
+    # quantization and commitment weights 0.01, 10 values per latent; not tuned here.
+    "qlae": {"train.weight_decay": 0.1, "train.clip_value": 1.0},
     "cliff": {
         "loss.regularizer_weight": 0.1,
         "loss.warmup_steps": 1000,
@@ -52,11 +55,14 @@ def get_config(method: str | None = None) -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()
     c.model.num_latents = 2
     c.model.hidden = (256, 256)
+    c.model.num_values = 10  # qlae: values per latent codebook
 
     c.loss = ml_collections.ConfigDict()
     c.loss.likelihood = "gaussian"
     c.loss.reconstruction_weight = 1.0
     c.loss.beta = 1.0  # betavae KL weight
+    c.loss.quantization_weight = 0.01  # qlae: ||sg(z_c) - z_q||^2
+    c.loss.commitment_weight = 0.01  # qlae: ||z_c - sg(z_q)||^2
     c.loss.regularizer_weight = 1.0  # weight of the method's latent regularizer
     # Regularizer schedule (cliff, hfs, ioss): weight 0 for `warmup_steps` (plain AE), then a
     # linear ramp to `regularizer_weight` over `ramp_steps` (0 = switch on at once).
@@ -74,6 +80,7 @@ def get_config(method: str | None = None) -> ml_collections.ConfigDict:
     c.train.batch_size = 256
     c.train.learning_rate = 1e-3
     c.train.weight_decay = 1e-4
+    c.train.clip_value = 0.0  # element-wise gradient clipping; 0 = none
     c.train.checkpoint_every = 1000
     c.train.keep_checkpoints = 3
     c.train.log_every = 100
