@@ -7,7 +7,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from sklearn import ensemble
 
-from qdjax.metrics._mutual_info import encode_labels, is_integer_valued
+from qdjax.metrics._mutual_info import encode_labels, is_classification
 from qdjax.metrics._validation import train_test_arrays
 
 
@@ -200,12 +200,7 @@ def dci(
     z_tr, s_tr, z_te, s_te = train_test_arrays(
         z, s, z_test, s_test, train_size=train_size, test_size=test_size, seed=seed
     )
-    if task == "auto":
-        classification = bool(np.all(is_integer_valued(np.concatenate([s_tr, s_te]))))
-    elif task in ("classification", "regression"):
-        classification = task == "classification"
-    else:
-        raise ValueError(f"task must be 'auto', 'classification' or 'regression'; got {task!r}")
+    classification = is_classification(task, s_tr, s_te)
     if classification:
         labels = encode_labels(np.concatenate([s_tr, s_te]))
         y_tr, y_te = labels[: len(s_tr)], labels[len(s_tr) :]

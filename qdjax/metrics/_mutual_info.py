@@ -45,6 +45,16 @@ def is_integer_valued(a: np.ndarray) -> np.ndarray:
     return np.all(a == np.round(a), axis=0)
 
 
+def is_classification(task: str, s_train: np.ndarray, s_test: np.ndarray) -> bool:
+    """Resolves a metric's `task`: `"auto"` means classification iff every factor value of
+    both splits is an integer; `"classification"` / `"regression"` are taken as given."""
+    if task == "auto":
+        return bool(np.all(is_integer_valued(np.concatenate([s_train, s_test]))))
+    if task in ("classification", "regression"):
+        return task == "classification"
+    raise ValueError(f"task must be 'auto', 'classification' or 'regression'; got {task!r}")
+
+
 def discretize_factors(s: np.ndarray, *, discrete: bool | None, num_bins: int) -> np.ndarray:
     """Label-encodes discrete factors; equal-width bins continuous ones.
 

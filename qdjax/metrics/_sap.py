@@ -8,7 +8,7 @@ import numpy as np
 from sklearn import svm
 
 from qdjax.metrics._mcc import abs_correlation
-from qdjax.metrics._mutual_info import encode_labels, is_integer_valued
+from qdjax.metrics._mutual_info import encode_labels, is_classification
 from qdjax.metrics._validation import train_test_arrays
 
 
@@ -95,12 +95,7 @@ def sap(
     z_tr, s_tr, z_te, s_te = train_test_arrays(
         z, s, z_test, s_test, train_size=train_size, test_size=test_size, seed=seed
     )
-    if task == "auto":
-        classification = bool(np.all(is_integer_valued(np.concatenate([s_tr, s_te]))))
-    elif task in ("classification", "regression"):
-        classification = task == "classification"
-    else:
-        raise ValueError(f"task must be 'auto', 'classification' or 'regression'; got {task!r}")
+    classification = is_classification(task, s_tr, s_te)
     num_latents, num_factors = z_tr.shape[1], s_tr.shape[1]
     if not classification:
         matrix = abs_correlation(z_tr, s_tr).T ** 2

@@ -343,9 +343,7 @@ def mlp_qlae(
       quantizer: `"latent"` (per-latent codebooks), `"global"` or `"fsq"`.
       rngs: NNX random streams.
     """
-    if num_latents < 1:
-        raise ValueError(f"num_latents must be >= 1; got {num_latents}")
-    ae = mlp_autoencoder(input_shape, num_latents, hidden=hidden, rngs=rngs)
+    ae = mlp_autoencoder(input_shape, num_latents, hidden=hidden, rngs=rngs)  # checks both
     return QuantizedAutoencoder(
         ae.encoder,
         make_quantizer(num_latents, kind=quantizer, num_values=num_values, rngs=rngs),

@@ -14,6 +14,7 @@ import pytest
 from jax.test_util import check_grads
 
 from qdjax.losses import _cliff
+from tests.losses.contract import check_kernel_contract
 
 SQRT3 = math.sqrt(3.0)
 SMALL = dict(grid_size=24, grid_range=4.0, num_conditioning=4)
@@ -330,22 +331,7 @@ LOSSES = {
 def test_registry_contract(name):
     fn = LOSSES[name]
     z = jnp.asarray(_mixed_batch(num=96, d=3, seed=10), jnp.float32)
-    out = jax.jit(fn)(z)
-    abstract = jax.eval_shape(fn, jax.ShapeDtypeStruct(z.shape, jnp.float32))
-    assert abstract.shape == out.shape
-    assert out.dtype == abstract.dtype == jnp.float32
-    assert np.all(np.isfinite(np.asarray(out)))
-    grad = jax.jit(jax.grad(lambda x: jnp.sum(fn(x))))(z)
-    assert grad.dtype == jnp.float32
-    assert np.all(np.isfinite(np.asarray(grad)))
-    if len(jax.devices()) >= 2:
-        # Auto axes, as in qdjax/train/step.py (Explicit axes would need out_sharding on the
-        # batch contraction).
-        auto = (jax.sharding.AxisType.Auto,)
-        mesh = jax.make_mesh((2,), ("data",), axis_types=auto, devices=jax.devices()[:2])
-        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
-        sharded = jax.jit(fn)(jax.device_put(z, sharding))
-        np.testing.assert_allclose(sharded, out, rtol=1e-5, atol=1e-6)
+    check_kernel_contract(fn, z)
 
 
 def test_find_cliffs_jits_and_eval_shapes():
