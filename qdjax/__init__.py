@@ -4,8 +4,8 @@
 `qd.metrics` (host-side metrics), `qd.data` (datasets), `qd.train` (engine).
 """
 
-from qdjax import data, losses, metrics, nn, train
+from qdjax import data, identifiability, losses, metrics, nn, train
 
 __version__ = "0.1.0"
 
-__all__ = ["data", "losses", "metrics", "nn", "train", "__version__"]
+__all__ = ["data", "identifiability", "losses", "metrics", "nn", "train", "__version__"]
