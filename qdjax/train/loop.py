@@ -11,33 +11,85 @@ the losses of an uninterrupted run.
 A non-finite value in a step's metrics stops the run with
 :class:`NonFiniteLossError` naming the step and the offending terms; checkpoints
 are only written after the metrics of every step up to them were checked, so the
-last good checkpoint stays intact.
+last good checkpoint stays intact. Before each save the parameters and optimizer
+state themselves are checked too, so a saved checkpoint never holds NaN/Inf.
+
+Workdir safety (every experiment inherits it):
+
+* an exclusive lock on `workdir` (:class:`qdjax.train.workdir.WorkdirLock`; a second
+  run raises :class:`WorkdirInUseError` naming the holder's pid);
+* a damaged newest checkpoint is moved aside and the newest one that restores is used
+  (:meth:`Checkpointer.restore_latest`);
+* `metrics.jsonl` is cut back to the checkpoint step on resume (no duplicate rows);
+* SIGTERM / SIGINT (a scheduler's pre-emption, Ctrl-C) save a checkpoint at the
+  current step and raise :class:`TrainingInterrupted`; running again resumes;
+* a loss that ends `DIVERGENCE_FACTOR` times above where it started warns with
+  :class:`LossDivergenceWarning`;
+* the first step's compilation is timed apart (`TrainResult.compile_time`) and the
+  progress bar starts after it, so its ETA counts only training steps.
+
+With several processes (`jax.distributed`) every process runs the same loop on its
+slice of the global batch; process 0 alone writes `metrics.jsonl`, TensorBoard and
+the lock; every process takes part in Orbax saves and restores; a stop signal is
+agreed on across processes at logging steps; the returned modules (and what
+`eval_fn` sees) are process-local replicas, so evaluation runs identically everywhere.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import math
 import os
+import signal
+import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from flax import nnx
+from jax.experimental import multihost_utils
 
 from qdjax._src.typing import Batch, check_batch
 from qdjax.data import BatchSource
-from qdjax.train.checkpoint import Checkpointer
+from qdjax.train.checkpoint import Checkpointer, SkippedCheckpoint
 from qdjax.train.step import jit_step, make_data_mesh, put_batch, replicated
-from qdjax.train.writers import MetricWriter
+from qdjax.train.workdir import WorkdirLock
+from qdjax.train.writers import MetricWriter, is_writer, read_metrics
+
+# A run whose final loss is this many times above its first logged loss has diverged.
+DIVERGENCE_FACTOR = 1e5
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A training step produced a NaN or Inf loss term."""
+    """A training step produced a NaN or Inf loss term (or non-finite parameters)."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGTERM/SIGINT stopped the run after saving a checkpoint at `step`.
+
+    Attributes:
+      signum: the signal received.
+      step: the step of the checkpoint just saved (the run resumes from it).
+    """
+
+    def __init__(self, signum: int, step: int, workdir: str):
+        self.signum, self.step = signum, step
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"{name} received: saved a checkpoint at step {step} in {workdir}; "
+            f"run the same command again to resume"
+        )
+
+
+class LossDivergenceWarning(UserWarning):
+    """The run's final loss is `DIVERGENCE_FACTOR` times above its first logged loss."""
 
 
 @dataclasses.dataclass
@@ -51,6 +103,9 @@ class TrainResult:
       resumed_from: the checkpoint step the run resumed from, or None.
       wall_time: seconds spent in this call (compilation included).
       examples_per_sec: mean training throughput of this call (excluding the first step).
+      compile_time: seconds of the first step of this call (compilation + one step).
+      skipped_checkpoints: damaged checkpoints moved aside before resuming.
+      diverged: the final loss is `DIVERGENCE_FACTOR` times above the first logged loss.
     """
 
     modules: Any
@@ -59,6 +114,9 @@ class TrainResult:
     resumed_from: int | None
     wall_time: float
     examples_per_sec: float
+    compile_time: float = float("nan")
+    skipped_checkpoints: list[SkippedCheckpoint] = dataclasses.field(default_factory=list)
+    diverged: bool = False
 
 
 def _check_finite(step: int, metrics: dict[str, float], last_good: int | None) -> None:
@@ -70,6 +128,95 @@ def _check_finite(step: int, metrics: dict[str, float], last_good: int | None) -
             f"{', '.join(str(bad[k]) for k in terms)}; last good checkpoint: "
             f"{'none' if last_good is None else f'step {last_good}'}"
         )
+
+
+@jax.jit
+def _leaf_finite(leaves):
+    return jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])
+
+
+def _check_finite_state(step: int, state, last_good: int | None) -> None:
+    """Raises NonFiniteLossError naming the first parameters that hold NaN/Inf."""
+    paths, leaves = [], []
+    for path, x in jax.tree_util.tree_leaves_with_path(state):
+        if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.inexact):
+            paths.append(jax.tree_util.keystr(path))
+            leaves.append(x)
+    if not leaves:
+        return
+    ok = np.asarray(jax.device_get(_localize(_leaf_finite(leaves))))
+    if not ok.all():
+        bad = [p for p, good in zip(paths, ok) if not good]
+        raise NonFiniteLossError(
+            f"non-finite state at step {step} (not saved): {', '.join(bad[:3])}"
+            f"{' ...' if len(bad) > 3 else ''}; last good checkpoint: "
+            f"{'none' if last_good is None else f'step {last_good}'}"
+        )
+
+
+def _localize(tree):
+    """Process-local copies of replicated global arrays (identity with one process)."""
+    if jax.process_count() == 1:
+        return tree
+    device = jax.local_devices()[0]
+
+    def local(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return jax.device_put(x.addressable_shards[0].data, device)
+        return x
+
+    return jax.tree.map(local, tree)
+
+
+@contextlib.contextmanager
+def _stop_signals():
+    """Records SIGTERM/SIGINT in `flag["signum"]` instead of dying; a second one kills."""
+    flag: dict[str, int | None] = {"signum": None}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = {}
+
+    def handler(signum, frame):
+        if flag["signum"] is not None:  # second signal: give up on the clean stop
+            signal.signal(signum, previous.get(signum, signal.SIG_DFL))
+            os.kill(os.getpid(), signum)
+            return
+        flag["signum"] = signum
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield flag
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+
+def _agreed_signal(local: int | None) -> int | None:
+    """The stop signal if any process received one (a collective with several processes)."""
+    if jax.process_count() == 1:
+        return local
+    got = multihost_utils.process_allgather(np.int32(local or 0))
+    got = [int(v) for v in np.ravel(got) if v]
+    return got[0] if got else None
+
+
+def _first_loss(workdir: str, up_to: int) -> float | None:
+    rows = read_metrics(workdir)
+    steps = [t for t in sorted(rows) if t <= up_to and "loss" in rows[t]]
+    if not steps:
+        return None
+    try:
+        return float(rows[steps[0]]["loss"])
+    except (TypeError, ValueError):
+        return None
+
+
+def _diverged(first: float | None, final: float | None) -> bool:
+    if first is None or final is None or not (math.isfinite(first) and math.isfinite(final)):
+        return False
+    return abs(final) > DIVERGENCE_FACTOR * max(abs(first), 1e-12)
 
 
 def _validate(num_steps, checkpoint_every, keep_checkpoints, log_every, eval_every) -> None:
@@ -124,60 +271,98 @@ def train(
       A :class:`TrainResult`.
 
     Raises:
-      NonFiniteLossError: a step produced a NaN/Inf metric.
+      NonFiniteLossError: a step produced a NaN/Inf metric, or the state to save holds NaN/Inf.
+      TrainingInterrupted: SIGTERM/SIGINT arrived; a checkpoint at the current step was saved.
+      WorkdirInUseError: another live run holds `workdir`.
       ValueError: bad arguments or a malformed batch (message names the fix).
+
+    Warns:
+      LossDivergenceWarning: the final loss is `DIVERGENCE_FACTOR` times above the first.
     """
     _validate(num_steps, checkpoint_every, keep_checkpoints, log_every, eval_every)
+    lock = WorkdirLock(workdir) if is_writer() else contextlib.nullcontext()
+    with lock, _stop_signals() as stop:
+        return _train(
+            modules,
+            step_fn,
+            source,
+            stop,
+            num_steps=num_steps,
+            workdir=workdir,
+            seed=seed,
+            checkpoint_every=checkpoint_every,
+            keep_checkpoints=keep_checkpoints,
+            log_every=log_every,
+            eval_every=eval_every,
+            eval_fn=eval_fn,
+            devices=devices,
+            progress=progress,
+            tensorboard=tensorboard,
+        )
+
+
+def _train(
+    modules,
+    step_fn,
+    source,
+    stop,
+    *,
+    num_steps,
+    workdir,
+    seed,
+    checkpoint_every,
+    keep_checkpoints,
+    log_every,
+    eval_every,
+    eval_fn,
+    devices,
+    progress,
+    tensorboard,
+) -> TrainResult:
     start_time = time.perf_counter()
     os.makedirs(workdir, exist_ok=True)
     mesh = make_data_mesh(devices)
     graphdef, state = nnx.split(modules)
     key = jax.random.key(seed)
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=keep_checkpoints)
-    start = ckpt.latest_step()
+    start, restored, restored_key, skipped = ckpt.restore_latest(state, key, mesh)
     if start is not None:
         logging.info("resuming from checkpoint at step %d in %s", start, ckpt.directory)
-        state, key = ckpt.restore(start, state, key, mesh)
+        state, key = restored, restored_key
     else:
         state = jax.device_put(state, replicated(mesh))
     begin = start or 0
-    writer = MetricWriter(workdir, tensorboard=tensorboard)
+    first_loss = _first_loss(workdir, begin) if begin else None
+    writer = MetricWriter(workdir, tensorboard=tensorboard, truncate_after=begin)
     step = jit_step(step_fn, graphdef, mesh)
+    multi = jax.process_count() > 1
 
     def load(t: int) -> Batch:
         b = source.batch(t)
-        check_batch(b, name=f"batch of step {t}")
+        if not isinstance(b.x, jax.Array):  # device-resident sources hand over placed arrays
+            check_batch(b, name=f"batch of step {t}")
         return put_batch(b, mesh)
 
     def evaluate(t: int) -> None:
         if eval_fn is None:
             return
-        scalars = eval_fn(nnx.merge(graphdef, state), t)
+        scalars = eval_fn(nnx.merge(graphdef, _localize(state)), t)
         writer.write(t, {f"eval/{k}": v for k, v in scalars.items()})
 
     bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            total=num_steps,
-            initial=begin,
-            desc="train",
-            unit="step",
-            dynamic_ncols=True,
-            mininterval=1.0,
-        )
     pending: list[tuple[int, dict[str, jax.Array]]] = []
     last_good = start
+    saved = start
     last_metrics: dict[str, float] = {}
     throughput: list[float] = []
+    compile_time = float("nan")
     window_start, window_steps = time.perf_counter(), 0
 
     def flush() -> None:
-        nonlocal last_metrics, window_start, window_steps
+        nonlocal last_metrics, window_start, window_steps, first_loss
         if not pending:
             return
-        fetched = jax.device_get(pending)
+        fetched = jax.device_get(_localize(pending))
         pending.clear()
         now = time.perf_counter()
         rate = window_steps * source.batch_size / max(now - window_start, 1e-9)
@@ -185,12 +370,25 @@ def train(
             metrics = {k: float(v) for k, v in aux.items()}
             _check_finite(t, metrics, last_good)
             last_metrics = metrics
-        writer.write(fetched[-1][0], {**last_metrics, "examples_per_sec": rate})
+            if first_loss is None and "loss" in metrics:
+                first_loss = metrics["loss"]
+        extra = {"examples_per_sec": rate}
+        if fetched[0][0] == begin + 1:
+            extra["compile_time_s"] = compile_time
+        writer.write(fetched[-1][0], {**last_metrics, **extra})
         if bar is not None:
             bar.set_postfix(loss=f"{last_metrics['loss']:.4g}", ex_s=f"{rate:.0f}")
         if fetched[-1][0] > begin + 1:  # skip the compile-dominated first window
             throughput.append(rate)
         window_start, window_steps = now, 0
+
+    def save(done: int) -> None:
+        nonlocal last_good, saved
+        if saved == done:
+            return
+        _check_finite_state(done, state, last_good)
+        ckpt.save(done, state, key)
+        last_good = saved = done
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
@@ -202,13 +400,36 @@ def train(
             pending.append((t + 1, aux))
             window_steps += 1
             done = t + 1
-            if bar is not None:
+            if t == begin:  # compilation + one step, timed apart from the progress bar's ETA
+                jax.block_until_ready(aux)
+                compile_time = time.perf_counter() - window_start
+                logging.info("first step (compilation included) took %.1f s", compile_time)
+                if progress and is_writer():
+                    from tqdm.auto import tqdm
+
+                    bar = tqdm(
+                        total=num_steps,
+                        initial=done,
+                        desc=f"train (compiled in {compile_time:.1f}s)",
+                        unit="step",
+                        dynamic_ncols=True,
+                        mininterval=1.0,
+                    )
+            elif bar is not None:
                 bar.update(1)
-            if done % log_every == 0 or done == num_steps or done % checkpoint_every == 0:
+            logging_step = done % log_every == 0 or done == num_steps
+            if logging_step or done % checkpoint_every == 0:
                 flush()
             if done % checkpoint_every == 0 or done == num_steps:
-                ckpt.save(done, state, key)
-                last_good = done
+                save(done)
+            signum = stop["signum"]
+            if multi:  # agree across processes, at steps every process reaches
+                signum = _agreed_signal(signum) if logging_step else None
+            if signum is not None:
+                flush()
+                save(done)
+                ckpt.wait()
+                raise TrainingInterrupted(signum, done, workdir)
             if eval_every and done % eval_every == 0 and done != num_steps:
                 evaluate(done)
         flush()
@@ -220,11 +441,25 @@ def train(
             bar.close()
         ckpt.close()
         writer.close()
+    final_loss = last_metrics.get("loss")
+    diverged = _diverged(first_loss, final_loss)
+    if diverged:
+        warnings.warn(
+            LossDivergenceWarning(
+                f"the loss diverged: it ended at {final_loss:.4g}, more than "
+                f"{DIVERGENCE_FACTOR:.0e} times its start {first_loss:.4g}; lower the "
+                f"learning rate or the regularizer weight"
+            ),
+            stacklevel=3,
+        )
     return TrainResult(
-        modules=nnx.merge(graphdef, state),
+        modules=nnx.merge(graphdef, _localize(state)),
         step=max(num_steps, begin),
         last_metrics=last_metrics,
         resumed_from=start,
         wall_time=time.perf_counter() - start_time,
         examples_per_sec=float(np.mean(throughput)) if throughput else float("nan"),
+        compile_time=compile_time,
+        skipped_checkpoints=skipped,
+        diverged=diverged,
     )
