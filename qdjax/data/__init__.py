@@ -11,6 +11,15 @@ from qdjax.data._factor_dataset import (
     shapes3d,
 )
 from qdjax.data._source import ArraySource, BatchSource
+from qdjax.data._sparse_coding import (
+    ICADataset,
+    NpyFeatureSource,
+    SparseCodingDataset,
+    check_features,
+    make_dictionary,
+    make_ica,
+    make_sparse_coding,
+)
 from qdjax.data._synthetic import (
     GridDensity,
     Mixing,
@@ -21,6 +30,13 @@ from qdjax.data._synthetic import (
 )
 
 __all__ = [
+    "ICADataset",
+    "NpyFeatureSource",
+    "SparseCodingDataset",
+    "check_features",
+    "make_dictionary",
+    "make_ica",
+    "make_sparse_coding",
     "BALL_VARIANTS",
     "LARGE_RADIUS",
     "SMALL_RADIUS",

@@ -5,6 +5,56 @@ behind it, the tolerance used, ``to_json()``, ``summary()``) with a plot functio
 it in its module. See ``_verdict.py`` for the convention.
 """
 
+from qdjax.identifiability._coherence import (
+    CoherenceStats,
+    SparseCodeVerdict,
+    babel,
+    coherence_stats,
+    dependent_subset,
+    k_sparse_verdict,
+    measured_l0,
+    mutual_coherence,
+    plot_k_sparse,
+    spark,
+)
+from qdjax.identifiability._consistency import (
+    DictionaryMatch,
+    SeedConsistencyVerdict,
+    abs_cosine,
+    dictionary_mcc,
+    plot_seed_consistency,
+    seed_consistency,
+)
+from qdjax.identifiability._ica import (
+    FastICAResult,
+    NonGaussianityVerdict,
+    fast_ica,
+    non_gaussianity_verdict,
+    plot_non_gaussianity,
+)
 from qdjax.identifiability._verdict import Verdict, to_jsonable
 
 __all__ = ["Verdict", "to_jsonable"]
+__all__ += [  # concept extraction (SAEs, dictionary learning, ICA), seed 003
+    "CoherenceStats",
+    "DictionaryMatch",
+    "FastICAResult",
+    "NonGaussianityVerdict",
+    "SeedConsistencyVerdict",
+    "SparseCodeVerdict",
+    "abs_cosine",
+    "babel",
+    "coherence_stats",
+    "dependent_subset",
+    "dictionary_mcc",
+    "fast_ica",
+    "k_sparse_verdict",
+    "measured_l0",
+    "mutual_coherence",
+    "non_gaussianity_verdict",
+    "plot_k_sparse",
+    "plot_non_gaussianity",
+    "plot_seed_consistency",
+    "seed_consistency",
+    "spark",
+]

@@ -15,6 +15,18 @@ from qdjax.losses._cliff import (
 )
 from qdjax.losses._quantize import commitment_loss, quantization_loss
 from qdjax.losses._reconstruction import bernoulli_nll, squared_error
+from qdjax.losses._sae import (
+    auxk_loss,
+    batch_topk_activation,
+    fraction_variance_unexplained,
+    heaviside_step,
+    jumprelu,
+    l0_sparsity,
+    l1_sparsity,
+    sae_reconstruction_error,
+    soft_threshold,
+    topk_activation,
+)
 from qdjax.losses._support import hfs_pairwise, ioss_pairwise
 from qdjax.losses._tc import total_correlation
 from qdjax.losses._vae import gaussian_kl, gaussian_sample
@@ -25,6 +37,16 @@ from qdjax.losses._wgan import (
 )
 
 __all__ = [
+    "auxk_loss",
+    "batch_topk_activation",
+    "fraction_variance_unexplained",
+    "heaviside_step",
+    "jumprelu",
+    "l0_sparsity",
+    "l1_sparsity",
+    "sae_reconstruction_error",
+    "soft_threshold",
+    "topk_activation",
     "commitment_loss",
     "gradient_penalty",
     "quantization_loss",

@@ -31,8 +31,20 @@ from qdjax.nn._models import (
     qlinfowgan,
     qlvae,
 )
+from qdjax.nn._sae import (
+    SAEOutput,
+    SAEStat,
+    SparseAutoencoder,
+    geometric_median,
+    unit_norm_decoder,
+)
 
 __all__ = [
+    "SAEOutput",
+    "SAEStat",
+    "SparseAutoencoder",
+    "geometric_median",
+    "unit_norm_decoder",
     "MLP",
     "VAE",
     "Autoencoder",
