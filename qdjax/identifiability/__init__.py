@@ -25,6 +25,7 @@ from qdjax.identifiability._consistency import (
     plot_seed_consistency,
     seed_consistency,
 )
+from qdjax.identifiability._grid import GridRecovery, plot_grid, recover_grid
 from qdjax.identifiability._ica import (
     FastICAResult,
     NonGaussianityVerdict,
@@ -32,9 +33,63 @@ from qdjax.identifiability._ica import (
     non_gaussianity_verdict,
     plot_non_gaussianity,
 )
+from qdjax.identifiability._jacobian import (
+    check_groups,
+    components,
+    decoder_jacobians,
+    group_support,
+    support_graph,
+    support_mask,
+)
+from qdjax.identifiability._jacobian_checks import (
+    FullRankVerdict,
+    TypeDVerdict,
+    TypeHVerdict,
+    TypeMVerdict,
+    TypeSVerdict,
+    cross_derivatives,
+    full_rank,
+    type_d,
+    type_h,
+    type_m,
+    type_s,
+)
+from qdjax.identifiability._jacobian_groups import (
+    JacobianVerdict,
+    SupportStability,
+    jacobian_groups,
+    plot_support,
+    plot_support_graph,
+    support_stability,
+)
 from qdjax.identifiability._verdict import Verdict, to_jsonable
 
-__all__ = ["Verdict", "to_jsonable"]
+__all__ = ["GridRecovery", "Verdict", "plot_grid", "recover_grid", "to_jsonable"]
+__all__ += [  # mechanistic independence (Jacobian supports), seed 004
+    "FullRankVerdict",
+    "JacobianVerdict",
+    "SupportStability",
+    "TypeDVerdict",
+    "TypeHVerdict",
+    "TypeMVerdict",
+    "TypeSVerdict",
+    "check_groups",
+    "components",
+    "cross_derivatives",
+    "decoder_jacobians",
+    "full_rank",
+    "group_support",
+    "jacobian_groups",
+    "plot_support",
+    "plot_support_graph",
+    "support_graph",
+    "support_mask",
+    "support_stability",
+    "type_d",
+    "type_h",
+    "type_m",
+    "type_s",
+]
 __all__ += [  # concept extraction (SAEs, dictionary learning, ICA), seed 003
     "CoherenceStats",
     "DictionaryMatch",

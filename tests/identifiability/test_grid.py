@@ -1,0 +1,121 @@
+"""recover_grid on planted structure: grid data, smooth densities, warps, rotations."""
+
+import json
+
+import numpy as np
+import pytest
+
+from qdjax import data, metrics
+from qdjax.identifiability import GridRecovery, recover_grid
+
+
+def _grid_sample(seed, n=5000):
+    ds = data.make_synthetic(seed, n)
+    return ds.z.astype(np.float64), ds.cells, ds.density
+
+
+def test_two_cell_step_threshold_and_support():
+    # density 1 on [0, 1) and 0.4 on [1, 2): one cliff at 1, support [0, 2].
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.uniform(0, 1, 3000), rng.uniform(1, 2, 1200)])[:, None]
+    g = recover_grid(z)
+    assert g.holds is True
+    np.testing.assert_allclose(g.thresholds[0], [1.0], atol=0.01)
+    np.testing.assert_allclose(g.support[0], [0.0, 2.0], atol=0.01)
+    assert g.uncertainty[0][0] < 0.01
+    assert g.num_cells == (2,)
+    np.testing.assert_array_equal(g.cells(np.array([[0.5], [1.5]])), [[0], [1]])
+
+
+@pytest.mark.parametrize("density", ["gaussian", "triangle", "beta"])
+def test_smooth_density_has_no_interior_cliffs(density):
+    rng = np.random.default_rng(3)
+    n = 5000
+    z = {
+        "gaussian": rng.standard_normal((n, 2)),
+        "triangle": rng.triangular(0, 0.2, 1, size=(n, 2)),
+        "beta": rng.beta(2, 5, size=(n, 2)),
+    }[density]
+    g = recover_grid(z)
+    assert g.holds is False
+    assert all(t.size == 0 for t in g.thresholds)
+
+
+def test_conditional_only_cliff_is_found():
+    # Marginal of z0 is flat (both halves of z1 have the same total mass left and right of
+    # 0), but conditionally on z1 the density jumps at z0 = 0 by a factor 4: a checkerboard.
+    rng = np.random.default_rng(1)
+    n = 6000
+    z = rng.uniform(-1, 1, (n, 2))
+    same = np.sign(z[:, 0]) == np.sign(z[:, 1])
+    keep = same | (rng.random(n) < 0.25)
+    z = z[keep]
+    marginal_only = recover_grid(z, num_slabs=1)  # one slab = the marginal again
+    assert all(t.size == 0 for t in marginal_only.thresholds)
+    g = recover_grid(z)
+    assert g.holds is True
+    for t in g.thresholds:
+        np.testing.assert_allclose(t, [0.0], atol=0.02)
+
+
+def test_planted_grid_recovered_exactly_on_easy_seed():
+    z, cells, density = _grid_sample(4)
+    g = recover_grid(z)
+    assert g.num_cells == (4, 4)
+    for t, true in zip(g.thresholds, density.thresholds):
+        np.testing.assert_allclose(t, true, atol=0.02)
+    assert metrics.quantized_cell_accuracy(g.cells(z), cells).accuracy >= 0.99
+
+
+def test_monotone_warp_equivariance():
+    # A per-axis monotone warp keeps the grid: thresholds move with it, cells do not change.
+    z, cells, _ = _grid_sample(4)
+    warp = np.stack([z[:, 0] + 0.1 * z[:, 0] ** 3, np.exp(0.5 * z[:, 1])], axis=1)
+    g = recover_grid(warp)
+    assert metrics.quantized_cell_accuracy(g.cells(warp), cells).accuracy >= 0.98
+
+
+def test_rotation_lowers_accuracy():
+    z, cells, _ = _grid_sample(4)
+    a = np.deg2rad(30)
+    rot = z @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    g = recover_grid(rot)
+    acc = (
+        metrics.quantized_cell_accuracy(g.cells(rot), cells).accuracy if min(g.num_cells) > 1 else 0
+    )
+    assert acc < 0.9
+
+
+def test_num_cells_forces_count_and_holds_none_on_noise():
+    z = np.random.default_rng(0).standard_normal((2000, 1))
+    g = recover_grid(z, num_cells=3, num_bootstrap=2)
+    assert g.num_cells == (3,)
+    assert g.holds is None
+
+
+def test_deterministic_and_json():
+    z, _, _ = _grid_sample(0, n=2000)
+    a, b = recover_grid(z, seed=3), recover_grid(z, seed=3)
+    assert a.dumps() == b.dumps()
+    d = json.loads(a.dumps())
+    assert d["check"] == "GridRecovery" and len(d["thresholds"]) == 2
+    assert isinstance(a, GridRecovery)
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((100, 2)), "at least 200"),
+        (np.full((500, 2), np.nan), "NaN"),
+        (np.c_[np.random.default_rng(0).random(500), np.ones(500)], "constant"),
+    ],
+    ids=["few", "nan", "constant"],
+)
+def test_bad_input_one_line(bad, match):
+    with pytest.raises(ValueError, match=match):
+        recover_grid(bad)
+
+
+def test_bad_num_cells():
+    with pytest.raises(ValueError, match="num_cells"):
+        recover_grid(np.random.default_rng(0).random((500, 2)), num_cells=[3])
