@@ -26,7 +26,9 @@ from qdjax.metrics._mutual_info import discrete_entropy as discrete_entropy
 from qdjax.metrics._mutual_info import discrete_mutual_info as discrete_mutual_info
 from qdjax.metrics._mutual_info import discretize as discretize
 from qdjax.metrics._quantized import CellAccuracyResult as CellAccuracyResult
+from qdjax.metrics._quantized import PartitionAgreementResult as PartitionAgreementResult
 from qdjax.metrics._quantized import cells_from_thresholds as cells_from_thresholds
+from qdjax.metrics._quantized import partition_agreement as partition_agreement
 from qdjax.metrics._quantized import quantized_cell_accuracy as quantized_cell_accuracy
 from qdjax.metrics._reconstruction import bce as bce
 from qdjax.metrics._reconstruction import mse as mse

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.optimize
+import sklearn.metrics
 
 from qdjax.metrics._validation import as_matrix
 
@@ -130,3 +131,55 @@ def quantized_cell_accuracy(
     else:
         accuracy = 0.0
     return CellAccuracyResult(accuracy, float(np.mean(per_axis)), per_axis, assignment, reversed_)
+
+
+class PartitionAgreementResult(NamedTuple):
+    """Result of `partition_agreement`.
+
+    Attributes:
+        score: mean over true axes of `per_axis` (1 = every axis partitioned identically).
+        per_axis: `[d_true]` adjusted mutual information of each true axis's cells with its
+            matched predicted axis's cells (0 if unmatched).
+        assignment: `[d_true]` predicted axis matched to each true axis, -1 if none.
+    """
+
+    score: float
+    per_axis: np.ndarray
+    assignment: np.ndarray
+
+
+def partition_agreement(cells_pred, cells_true) -> PartitionAgreementResult:
+    r"""Per-axis partition agreement (adjusted mutual information), robust to a missed threshold.
+
+    Exact cell accuracy (:func:`quantized_cell_accuracy`) drops to about 0 on an axis where one
+    threshold is missed, because every label above it shifts. The adjusted mutual information
+    :math:`\mathrm{AMI}(p_{:a}, t_{:b})` (scikit-learn, arithmetic normalization) compares the
+    two partitions without caring about label values or order, so merging two true cells
+    costs only the information that split carried. True axes are matched one-to-one to
+    predicted axes by `linear_sum_assignment` on the AMI matrix. A predicted axis with a
+    single cell scores 0 (AMI of a constant labelling).
+
+    Args:
+        cells_pred: `[n, d_pred]` int predicted cells.
+        cells_true: `[n, d_true]` int true cells.
+
+    Returns:
+        `PartitionAgreementResult(score, per_axis, assignment)`.
+    """
+    pred = _as_cells(cells_pred, "cells_pred")
+    true = _as_cells(cells_true, "cells_true")
+    if pred.shape[0] != true.shape[0] or pred.shape[0] == 0:
+        raise ValueError(
+            f"cells_pred and cells_true need the same positive n; got {pred.shape}, {true.shape}"
+        )
+    ami = np.zeros((pred.shape[1], true.shape[1]))
+    for a in range(pred.shape[1]):
+        for b in range(true.shape[1]):
+            if len(np.unique(pred[:, a])) > 1 and len(np.unique(true[:, b])) > 1:
+                ami[a, b] = sklearn.metrics.adjusted_mutual_info_score(true[:, b], pred[:, a])
+    rows, cols = scipy.optimize.linear_sum_assignment(ami.T, maximize=True)
+    assignment = np.full(true.shape[1], -1, dtype=np.int64)
+    per_axis = np.zeros(true.shape[1])
+    assignment[rows] = cols
+    per_axis[rows] = np.maximum(ami[cols, rows], 0.0)
+    return PartitionAgreementResult(float(np.mean(per_axis)), per_axis, assignment)
