@@ -10,7 +10,12 @@ from qdjax.data._factor_dataset import (
     data_dir,
     shapes3d,
 )
+from qdjax.data._device_source import DeviceSource, ProceduralSource
+from qdjax.data._images import SPECS as IMAGE_DATASETS
+from qdjax.data._images import dsprites, falcor3d, isaac3d, load_image_dataset, mpi3d
+from qdjax.data._shapes3d_render import Shapes3DRenderer, render_shapes3d
 from qdjax.data._source import ArraySource, BatchSource
+from qdjax.data._tfds import tfds_dataset
 from qdjax.data._sparse_coding import (
     ICADataset,
     NpyFeatureSource,
@@ -47,6 +52,17 @@ __all__ = [
     "FactorImageDataset",
     "data_dir",
     "shapes3d",
+    "DeviceSource",
+    "IMAGE_DATASETS",
+    "ProceduralSource",
+    "Shapes3DRenderer",
+    "dsprites",
+    "falcor3d",
+    "isaac3d",
+    "load_image_dataset",
+    "mpi3d",
+    "render_shapes3d",
+    "tfds_dataset",
     "ArraySource",
     "Batch",
     "BatchSource",

@@ -11,6 +11,7 @@ two arrays work too.
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,6 +41,8 @@ class FactorImageDataset:
       in_memory: load all images into RAM (fast random access) instead of reading
         each batch from the h5 file.
       factor_names: optional names (documentation and plots).
+      pixel_scale: multiplies stored pixel values into `[0, 1]`; None: 1/255 for uint8 and
+        for float images stored as 0..255, 1 for float images in `[0, 1]`.
     """
 
     def __init__(
@@ -53,13 +56,74 @@ class FactorImageDataset:
         images_key: str = "images",
         labels_key: str = "labels",
         factor_names: Sequence[str] | None = None,
+        pixel_scale: float | None = None,
     ):
         if not os.path.exists(path):
             raise FileNotFoundError(
                 f"dataset file not found: {path}; place it there (see BUILD.md, Datasets) "
                 "or pass path= / set QDJAX_DATA_DIR"
             )
+        if os.path.getsize(path) == 0:
+            raise ValueError(f"{path} is empty (0 bytes); download or convert it again")
         self.path = path
+        self._h5 = None
+        if path.endswith(".npz"):
+            try:
+                with np.load(path) as f:
+                    missing = [k for k in (images_key, labels_key) if k and k not in f.files]
+                    if missing:
+                        raise ValueError(
+                            f"{path} must contain arrays {missing}; found {sorted(f.files)}"
+                        )
+                    images = f[images_key]
+                    labels = f[labels_key] if labels_key else None
+            except (zipfile.BadZipFile, EOFError, OSError) as e:
+                raise ValueError(
+                    f"{path} is not a readable .npz file ({e}); download or convert it again"
+                ) from None
+        else:
+            import h5py
+
+            if not h5py.is_hdf5(path):
+                raise ValueError(
+                    f"{path} is not an HDF5 file (truncated or wrong format); download it again"
+                )
+            self._h5 = h5py.File(path, "r")
+            if images_key not in self._h5 or labels_key not in self._h5:
+                raise KeyError(
+                    f"{path} must contain datasets {images_key!r} and {labels_key!r}; "
+                    f"found {sorted(self._h5.keys())}"
+                )
+            labels = self._h5[labels_key][()]
+            images = self._h5[images_key][()] if in_memory else self._h5[images_key]
+        self._setup(images, labels, factor_sizes, factor_names, batch_size, seed, pixel_scale)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        images,
+        labels=None,
+        *,
+        factor_sizes: Sequence[int],
+        name: str = "arrays",
+        batch_size: int = 64,
+        seed: int = 0,
+        factor_names: Sequence[str] | None = None,
+        pixel_scale: float | None = None,
+    ) -> FactorImageDataset:
+        """A dataset over in-memory `images [n, H, W(, C)]` in row-major factor order.
+
+        `labels [n, F]` (values or classes) are checked against the grid; None means the rows
+        are the grid in row-major order (MPI3D's `.npz` has no labels).
+        """
+        self = cls.__new__(cls)
+        self.path = name
+        self._h5 = None
+        self._setup(images, labels, factor_sizes, factor_names, batch_size, seed, pixel_scale)
+        return self
+
+    def _setup(self, images, labels, factor_sizes, factor_names, batch_size, seed, pixel_scale):
+        path = self.path
         self.factor_sizes = tuple(int(k) for k in factor_sizes)
         self.factor_names = (
             tuple(factor_names)
@@ -68,32 +132,24 @@ class FactorImageDataset:
         )
         self.batch_size = int(batch_size)
         self.seed = int(seed)
-        self._images_key = images_key
-        self._h5 = None
-        if path.endswith(".npz"):
-            with np.load(path) as f:
-                self._images = f[images_key]
-                labels = f[labels_key]
-        else:
-            import h5py
-
-            self._h5 = h5py.File(path, "r")
-            if images_key not in self._h5 or labels_key not in self._h5:
-                raise KeyError(
-                    f"{path} must contain datasets {images_key!r} and {labels_key!r}; "
-                    f"found {sorted(self._h5.keys())}"
-                )
-            labels = self._h5[labels_key][()]
-            self._images = self._h5[images_key][()] if in_memory else self._h5[images_key]
+        self._images = images
         n = int(np.prod(self.factor_sizes))
-        if self._images.shape[0] != n or labels.shape != (n, len(self.factor_sizes)):
+        if labels is None:
+            labels = np.stack(np.unravel_index(np.arange(images.shape[0]), self.factor_sizes), 1)
+        labels = np.asarray(labels)
+        if images.shape[0] != n or labels.shape != (n, len(self.factor_sizes)):
             raise ValueError(
                 f"{path}: expected {n} images and labels of shape ({n}, {len(self.factor_sizes)}) "
-                f"for factor sizes {self.factor_sizes}; got images {self._images.shape} and "
-                f"labels {labels.shape}"
+                f"for factor sizes {self.factor_sizes}; got images {images.shape} and "
+                f"labels {labels.shape} (truncated file or wrong dataset?)"
+            )
+        if images.ndim not in (3, 4):
+            raise ValueError(
+                f"{path}: images must be [n, H, W] or [n, H, W, C]; got {images.shape}"
             )
         if not 1 <= self.batch_size <= n:
             raise ValueError(f"batch_size must be between 1 and {n}; got {batch_size}")
+        self.pixel_scale = _pixel_scale(path, images, pixel_scale)
         classes = np.stack(
             [np.unique(labels[:, i], return_inverse=True)[1] for i in range(labels.shape[1])],
             axis=1,
@@ -122,8 +178,17 @@ class FactorImageDataset:
             uniq, inverse = np.unique(index, return_inverse=True)
             raw = self._images[uniq][inverse]
         out = raw.astype(np.float32)
-        if raw.dtype == np.uint8:
-            out /= 255.0
+        if self.pixel_scale != 1.0:
+            out *= np.float32(self.pixel_scale)
+        return out if out.ndim == 4 else out[..., None]
+
+    def uint8_images(self) -> np.ndarray:
+        """All images as uint8 `[n, H, W, C]` in 0..255 (for a device-resident copy)."""
+        raw = self._images[()] if not isinstance(self._images, np.ndarray) else self._images
+        if raw.dtype == np.uint8 and self.pixel_scale == 1.0 / 255.0:
+            out = raw
+        else:
+            out = np.round(np.clip(raw * (255.0 * self.pixel_scale), 0, 255)).astype(np.uint8)
         return out if out.ndim == 4 else out[..., None]
 
     def batch(self, step: int) -> Batch:
@@ -143,6 +208,27 @@ class FactorImageDataset:
         if self._h5 is not None:
             self._h5.close()
             self._h5 = None
+
+
+def _pixel_scale(path: str, images, pixel_scale: float | None) -> float:
+    """The factor mapping stored pixels into [0, 1]; rejects float images outside 0..255."""
+    if pixel_scale is not None:
+        if not pixel_scale > 0:
+            raise ValueError(f"pixel_scale must be > 0; got {pixel_scale}")
+        return float(pixel_scale)
+    if images.dtype == np.uint8:
+        return 1.0 / 255.0
+    if images.dtype == np.bool_:
+        return 1.0
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(f"{path}: images must be uint8 or float; got {images.dtype}")
+    probe = np.asarray(images[: min(256, images.shape[0])], np.float64)
+    lo, hi = float(probe.min()), float(probe.max())
+    if lo < 0 or hi > 255 or not np.isfinite(probe).all():
+        raise ValueError(
+            f"{path}: float images must lie in [0, 1] or [0, 255]; found values in [{lo}, {hi}]"
+        )
+    return 1.0 / 255.0 if hi > 1.0 else 1.0
 
 
 def shapes3d(path: str | None = None, **kwargs) -> FactorImageDataset:

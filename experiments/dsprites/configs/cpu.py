@@ -1,0 +1,7 @@
+"""dsprites, CPU-sized (experiments/images/configs/cpu.py)."""
+
+from experiments.images.configs import cpu
+
+
+def get_config():
+    return cpu.get_config("dsprites")

@@ -1,0 +1,7 @@
+"""falcor3d, CPU-sized (experiments/images/configs/cpu.py)."""
+
+from experiments.images.configs import cpu
+
+
+def get_config():
+    return cpu.get_config("falcor3d")

@@ -1,0 +1,60 @@
+"""Methods x seeds on one image benchmark, each run in its own workdir, in this process.
+
+    python -m experiments.images.sweep --dataset=shapes3d --methods=ae,betavae,qlae,cliff \
+        --seeds=0,1,2 --config=cpu --root=runs/shapes3d_cpu [--set=train.num_steps=300]
+
+A cell whose `results.json` exists is skipped. `results.py --root=...` prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from experiments._cli import ConfigError
+from experiments.images import train
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="shapes3d")
+    p.add_argument("--methods", default="ae,betavae,qlae,cliff")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--config", default="cpu", help="experiments/images/configs/<name>.py")
+    p.add_argument("--root", required=True)
+    p.add_argument("--set", action="append", default=[], help="dotted.key=value override")
+    a = p.parse_args(argv)
+    try:
+        cfg_mod = importlib.import_module(f"experiments.images.configs.{a.config}")
+    except ModuleNotFoundError:
+        print(f"error: --config={a.config}: no experiments/images/configs/{a.config}.py")
+        return 2
+    for method in a.methods.split(","):
+        for seed in (int(s) for s in a.seeds.split(",")):
+            workdir = os.path.join(a.root, method, f"seed_{seed}")
+            if os.path.exists(os.path.join(workdir, "results.json")):
+                continue
+            c = cfg_mod.get_config(a.dataset)
+            c.method, c.seed = method, seed
+            c.train.progress = False
+            for item in a.set:
+                key, _, value = item.partition("=")
+                section, _, name = key.rpartition(".")
+                node = c[section] if section else c
+                node[name] = (
+                    type(node[name])(value)
+                    if not isinstance(node[name], tuple)
+                    else (tuple(int(v) for v in value.split(",") if v))
+                )
+            try:
+                train.train_and_evaluate(c, workdir)
+            except ConfigError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""Train one method on an image disentanglement benchmark; report InfoMEC, DCI, MIG and PSNR.
+
+Shared by `python -m experiments.{shapes3d,mpi3d,dsprites,falcor3d,isaac3d}`. Data sources
+(`--config.data.source`): `auto` uses the dataset's file under `$QDJAX_DATA_DIR` and, for
+Shapes3D only, falls back to the procedural stand-in (`qdjax.data.Shapes3DRenderer`) when no
+file is there; `procedural`, `h5`, `npz`, `tfds` ask for one source and a missing file is a
+one-line error before anything compiles. Datasets up to `data.device_budget_gb` live on the
+device as uint8 (`qdjax.data.DeviceSource`); larger ones stream from host memory with the
+loop's prefetch. Every result and plot title of a stand-in run says "procedural stand-in".
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from flax import nnx
+
+from experiments import _cli
+from experiments._cli import require
+from experiments.images import methods, plots
+from qdjax import data as qdata
+from qdjax import losses, metrics, nn
+from qdjax import train as qtrain
+from qdjax.train import evaluate
+
+DATASETS = ("shapes3d", "mpi3d", "dsprites", "falcor3d", "isaac3d")
+SOURCES = ("auto", "procedural", "h5", "npz", "tfds")
+STAND_IN = "procedural stand-in"
+
+
+class Data(NamedTuple):
+    source: Any  # the training BatchSource
+    x_eval: np.ndarray
+    s_eval: np.ndarray
+    factor_names: tuple[str, ...]
+    label: str  # "procedural stand-in" or "<dataset> (<file>)"
+    pipeline: str  # "procedural-device" | "device-resident" | "host-stream"
+    size: int
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    d, m, lo = config.data, config.model, config.loss
+    require(
+        config.dataset in DATASETS, "dataset", f"must be one of {DATASETS}; got {config.dataset!r}"
+    )
+    require(
+        config.method in methods.METHODS,
+        "method",
+        f"must be one of {methods.METHODS}; got {config.method!r}",
+    )
+    require(d.source in SOURCES, "data.source", f"must be one of {SOURCES}; got {d.source!r}")
+    require(
+        d.source != "procedural" or config.dataset == "shapes3d",
+        "data.source",
+        f"'procedural' exists only for shapes3d (a stand-in); {config.dataset} needs its file",
+    )
+    require(d.num_eval >= 64, "data.num_eval", f"must be >= 64; got {d.num_eval}")
+    require(
+        1 <= d.num_eval_curve <= d.num_eval,
+        "data.num_eval_curve",
+        f"must be between 1 and data.num_eval ({d.num_eval}); got {d.num_eval_curve}",
+    )
+    require(d.render_supersample >= 1, "data.render_supersample", "must be >= 1")
+    require(m.num_latents >= 0, "model.num_latents", f"must be >= 0; got {m.num_latents}")
+    require(m.num_values >= 2, "model.num_values", f"must be >= 2; got {m.num_values}")
+    archs = ("dlib", "qlae")
+    require(m.architecture in archs, "model.architecture", f"must be one of {archs}")
+    require(lo.likelihood in ("bernoulli", "gaussian"), "loss.likelihood", "bernoulli|gaussian")
+    require(lo.reduction in ("mean", "sum"), "loss.reduction", "must be 'mean' or 'sum'")
+    for name in ("quantization_weight", "commitment_weight", "beta", "regularizer_weight"):
+        require(lo[name] >= 0, f"loss.{name}", f"must be >= 0; got {lo[name]}")
+    require(lo.tc_beta >= 1, "loss.tc_beta", f"must be >= 1; got {lo.tc_beta}")
+    require(
+        config.method not in ("cliff", "hfs") or lo.warmup_steps < config.train.num_steps,
+        "loss.warmup_steps",
+        f"({lo.warmup_steps}) must be below train.num_steps ({config.train.num_steps}): "
+        f"otherwise '{config.method}' trains a plain autoencoder",
+    )
+    require(config.eval.dci_backend in ("gbt", "forest"), "eval.dci_backend", "must be gbt|forest")
+    _cli.validate_train(config.train)
+
+
+def _file_dataset(config, batch_size: int):
+    """The real dataset of `config` (FactorImageDataset) or a one-line ConfigError."""
+    d, name = config.data, config.dataset
+    path = d.path or None
+    kw = dict(batch_size=batch_size, seed=config.seed)
+    try:
+        if d.source == "tfds":
+            tfds_name = {"mpi3d": "mpi3d"}.get(name, name)
+            data_dir = path or os.path.join(qdata.data_dir(), "tensorflow_datasets")
+            return qdata.tfds_dataset(tfds_name, data_dir=data_dir, **kw)
+        key = f"mpi3d_{d.variant}" if name == "mpi3d" else name
+        if key not in qdata.IMAGE_DATASETS:
+            require(False, "data.variant", f"must be toy|realistic|real|complex; got {d.variant!r}")
+        want = {"h5": ".h5", "npz": ".npz"}.get(d.source)
+        file = path or os.path.join(qdata.data_dir(), qdata.IMAGE_DATASETS[key].file)
+        if want and not file.endswith(want) and name not in ("falcor3d", "isaac3d"):
+            require(False, "data.path", f"must name a {want} file for source {d.source}: {file}")
+        return qdata.load_image_dataset(key, path, **kw)
+    except (FileNotFoundError, ValueError, KeyError, TypeError) as e:
+        if isinstance(e, _cli.ConfigError):
+            raise
+        msg = str(e).strip("'\"")
+        require(False, "data.source", f"({d.source}) cannot load {name}: {msg}")
+        raise
+
+
+def _has_file(config) -> bool:
+    name = "mpi3d_" + config.data.variant if config.dataset == "mpi3d" else config.dataset
+    spec = qdata.IMAGE_DATASETS.get(name)
+    return bool(config.data.path) or (
+        spec is not None and os.path.exists(os.path.join(qdata.data_dir(), spec.file))
+    )
+
+
+@functools.cache
+def _renderer(supersample: int) -> qdata.Shapes3DRenderer:
+    """One ray-marched geometry table per process (sweeps and tests reuse it)."""
+    return qdata.Shapes3DRenderer(supersample=supersample)
+
+
+def make_data(config: ml_collections.ConfigDict) -> Data:
+    """The training source and the held-out evaluation set (rng `[seed, 2]`)."""
+    d, b = config.data, config.train.batch_size
+    rng = np.random.default_rng([config.seed, 2])
+    procedural = d.source == "procedural" or (
+        d.source == "auto" and config.dataset == "shapes3d" and not _has_file(config)
+    )
+    if procedural:
+        renderer = _renderer(int(d.render_supersample))
+        source = qdata.ProceduralSource(renderer, batch_size=b, seed=config.seed)
+        s_eval = source.sample_factors(d.num_eval, rng)
+        x_eval = source.images(s_eval)
+        names = renderer.factor_names
+        return Data(source, x_eval, s_eval, names, STAND_IN, "procedural-device", len(source))
+    ds = _file_dataset(config, b)
+    rows = rng.choice(len(ds), size=min(d.num_eval, len(ds)), replace=False)
+    x_eval, s_eval = ds.images(rows), ds.factors[rows]
+    nbytes = len(ds) * int(np.prod(x_eval.shape[1:]))
+    label = f"{config.dataset} ({ds.path})"
+    if nbytes <= d.device_budget_gb * 2**30:
+        source = qdata.DeviceSource(ds.uint8_images(), ds.factors, batch_size=b, seed=config.seed)
+        return Data(source, x_eval, s_eval, ds.factor_names, label, "device-resident", len(ds))
+    return Data(ds, x_eval, s_eval, ds.factor_names, label, "host-stream", len(ds))
+
+
+def _host_fn(graphdef, fn, batch_size: int = 256):
+    jitted = jax.jit(lambda state, x: fn(nnx.merge(graphdef, state), x))
+
+    def run(state, x):
+        return evaluate.encode(
+            lambda c: jitted(state, c).reshape(c.shape[0], -1), x, batch_size=batch_size
+        )
+
+    return run
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """Trains `config.method` on `config.dataset`; writes results.json and plots."""
+    validate(config)
+    t0 = time.perf_counter()
+    data = make_data(config)  # every data error is raised here, before any compilation
+    method = config.method
+    num_factors = len(data.factor_names)
+    width = config.model.num_latents or nn.default_num_latents(num_factors)
+    image_shape = data.x_eval.shape[1:]
+    model = methods.make_model(method, image_shape, width, config.model, config.seed)
+    wd, clip = methods.optimizer_settings(method, config.train)
+    tx = qtrain.make_optimizer(
+        learning_rate=config.train.learning_rate, weight_decay=wd, clip_value=clip
+    )
+    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    objective = methods.make_objective(method, config.loss, image_shape, width, data.size)
+    bernoulli = config.loss.likelihood == "bernoulli"
+
+    def squash(logits):
+        return jax.nn.sigmoid(logits) if bernoulli else jnp.clip(logits, 0.0, 1.0)
+
+    graphdef = nnx.graphdef(model)
+    recon_fn = _host_fn(graphdef, lambda m, x: squash(m(x).x_hat))
+    code_fn = _host_fn(graphdef, lambda m, x: m.encode(x))
+    x_curve = data.x_eval[: config.data.num_eval_curve]
+
+    def eval_fn(modules, step):
+        x_hat = recon_fn(nnx.state(modules[0]), x_curve).reshape(x_curve.shape)
+        return {"psnr": metrics.psnr(x_curve, x_hat)}
+
+    result = qtrain.train(
+        (model, optimizer),
+        qtrain.make_train_step(objective),
+        data.source,
+        workdir=workdir,
+        seed=config.seed,
+        eval_fn=eval_fn,
+        **_cli.loop_kwargs(config.train),
+    )
+    model = result.modules[0]
+    state = nnx.state(model)
+    x_eval, s_eval = data.x_eval, data.s_eval
+    x_hat = recon_fn(state, x_eval).reshape(x_eval.shape)
+    z = code_fn(state, x_eval)
+    info = metrics.infomec(z, s_eval, seed=config.seed)
+    n_train = min(config.eval.dci_train_size, int(0.8 * len(z)))
+    dci = metrics.dci(
+        z[:n_train],
+        s_eval[:n_train],
+        z_test=z[n_train:],
+        s_test=s_eval[n_train:],
+        backend=config.eval.dci_backend,
+        seed=config.seed,
+    )
+    results = {
+        "dataset": config.dataset,
+        "data": data.label,
+        "pipeline": data.pipeline,
+        "method": method,
+        "seed": config.seed,
+        "steps": result.step,
+        "batch_size": config.train.batch_size,
+        "architecture": config.model.architecture,
+        "num_latents": int(z.shape[1]),
+        "num_params": nn.count_params(model),
+        "weight_decay": wd,
+        "clip_value": clip,
+        "loss": config.loss.to_dict(),
+        "num_eval": int(len(z)),
+        "psnr": metrics.psnr(x_eval, x_hat),
+        "infom": info.infom,
+        "infoc": info.infoc,
+        "infoe": info.infoe,
+        "dci_d": dci.disentanglement,
+        "dci_c": dci.completeness,
+        "dci_i": dci.informativeness_test,
+        "mig": metrics.mig(z, s_eval).score,
+    }
+    if method in methods.QUANTIZED:
+        idx = _host_fn(graphdef, lambda m, x: m.encode_indices(x))(state, x_eval)
+        info_q = metrics.infomec(idx, s_eval, discrete_latents=True, seed=config.seed)
+        results.update(infom_quantized=info_q.infom, infoc_quantized=info_q.infoc)
+        results["infoe_quantized"] = info_q.infoe
+    rows = qtrain.read_metrics(workdir)
+    results["psnr_curve"] = {t: r["eval/psnr"] for t, r in sorted(rows.items()) if "eval/psnr" in r}
+    results["final_loss"] = result.last_metrics.get("loss", float("nan"))
+    results["wall_time_s"] = time.perf_counter() - t0
+    results["train_examples_per_sec"] = result.examples_per_sec
+    if config.eval.plot:
+        results["plots"] = _plot(config, workdir, data, model, state, z, x_hat, info, dci)
+    qtrain.write_results(workdir, results)
+    print(format_row_table([results]))
+    logging.info("results written to %s", os.path.join(workdir, "results.json"))
+    return results
+
+
+def _plot(config, workdir, data, model, state, z, x_hat, info, dci) -> list[str]:
+    names = ("reconstructions", "traversals", "nmi", "dci_importance", "marginals")
+    paths = [os.path.join(workdir, f"{n}.png") for n in names]
+    title = f"{config.dataset} [{data.label}], {config.method}, {config.train.num_steps} steps"
+    x_eval = data.x_eval
+    plots.plot_reconstructions(paths[0], x_eval[:8], x_hat[:8], title)
+    graphdef = nnx.graphdef(model)
+    decode = jax.jit(lambda st, c: nnx.merge(graphdef, st).decoder(c))
+    if config.method in methods.QUANTIZED:
+        values = np.sort(np.asarray(model.quantizer.codebook[...]), axis=1)
+        base = np.asarray(jax.jit(lambda x: model(x).z)(x_eval[:1]))[0]
+    else:
+        values = np.quantile(z, np.linspace(0.02, 0.98, 10), axis=0).T
+        base = z[0]
+    d, k = values.shape
+    codes = np.repeat(base[None, None], d * k, axis=0).reshape(d, k, -1)
+    codes[np.arange(d), :, np.arange(d)] = values
+    logits = np.asarray(decode(state, jnp.asarray(codes.reshape(d * k, -1))))
+    images = 1 / (1 + np.exp(-logits)) if config.loss.likelihood == "bernoulli" else logits
+    plots.plot_traversals(paths[1], images.reshape(d, k, *x_eval.shape[1:]), title)
+    latents = [f"z{i}" for i in range(z.shape[1])]
+    plots.plot_matrix(paths[2], np.asarray(info.nmi), data.factor_names, latents, title, "NMI")
+    plots.plot_matrix(
+        paths[3], np.asarray(dci.importance_matrix), latents, data.factor_names, title, "R"
+    )
+    plots.plot_marginals(paths[4], z, losses.find_cliffs(jnp.asarray(z)), title)
+    return paths
+
+
+def format_row_table(rows: list[dict]) -> str:
+    """One markdown row per run (the sweep's `results.py` aggregates over seeds)."""
+    head = "| data | method | seed | steps | InfoM | InfoC | InfoE | D | C | I | MIG | PSNR |"
+    lines = [head, "|" + "---|" * 12]
+    for r in rows:
+        vals = " | ".join(
+            f"{r[k]:.3f}" for k in ("infom", "infoc", "infoe", "dci_d", "dci_c", "dci_i", "mig")
+        )
+        lines.append(
+            f"| {r['data']} | {r['method']} | {r['seed']} | {r['steps']} | {vals} | "
+            f"{r['psnr']:.2f} |"
+        )
+    return "\n".join(lines)

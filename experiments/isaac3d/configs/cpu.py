@@ -1,0 +1,7 @@
+"""isaac3d, CPU-sized (experiments/images/configs/cpu.py)."""
+
+from experiments.images.configs import cpu
+
+
+def get_config():
+    return cpu.get_config("isaac3d")
