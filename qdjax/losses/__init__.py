@@ -13,6 +13,13 @@ from qdjax.losses._cliff import (
     kde_marginals,
     silverman_bandwidth,
 )
+from qdjax.losses._compositional import (
+    block_norms,
+    block_sparsity_ratio,
+    compositional_contrast,
+    decoder_compositional_contrast,
+    group_matrix,
+)
 from qdjax.losses._quantize import commitment_loss, quantization_loss
 from qdjax.losses._reconstruction import bernoulli_nll, squared_error
 from qdjax.losses._sae import (
@@ -37,6 +44,11 @@ from qdjax.losses._wgan import (
 )
 
 __all__ = [
+    "block_norms",
+    "block_sparsity_ratio",
+    "compositional_contrast",
+    "decoder_compositional_contrast",
+    "group_matrix",
     "auxk_loss",
     "batch_topk_activation",
     "fraction_variance_unexplained",
