@@ -7,10 +7,12 @@ code used for evaluation. For quantized models `z` is the straight-through laten
 so latent regularizers (Cliff, ...) plug in unchanged through `out.z`; the
 quantization and commitment losses read `out.z_continuous` and `out.z_quantized`.
 
-Architectures (`architecture=`): ``"qlae"`` (the QLAE reference conv encoder and
-StyleGAN-like decoder, ~7.65 M parameters for 12 latents) or ``"dlib"`` (the smaller
-disentanglement_lib conv net); `channels`, `dense` and `depth` override their
-widths (tests use tiny ones). `dtype=jnp.bfloat16` computes in bfloat16.
+Architectures (`architecture=`): ``"qlae"`` (QLAE exactly as its authors published it:
+conv encoder and StyleGAN-like decoder, 7,651,780 parameters for 12 latents x 10 values),
+``"qlae_legacy"`` (qdjax's earlier variant of it, 7,654,663) or ``"dlib"`` (the smaller
+disentanglement_lib conv net); `channels`, `dense` and `depth` override their widths (tests
+use tiny ones). Mixed precision: `dtype=jnp.bfloat16` (or `"bf16"`) computes in bfloat16
+with float32 parameters and float32 outputs, so losses stay float32.
 """
 
 from __future__ import annotations
@@ -240,6 +242,19 @@ def _codebook_sizes(quantizer) -> tuple[int, ...]:
 # --------------------------------------------------------------------------- factories
 
 
+PRECISIONS = {"float32": None, "bf16": jnp.bfloat16, "bfloat16": jnp.bfloat16}
+
+
+def compute_dtype(dtype):
+    """The module compute dtype for `dtype`: None/"float32" (float32), "bf16"/"bfloat16"
+    or a dtype (returned as is)."""
+    if dtype is None or not isinstance(dtype, str):
+        return dtype
+    if dtype not in PRECISIONS:
+        raise ValueError(f"precision must be one of {tuple(PRECISIONS)}; got {dtype!r}")
+    return PRECISIONS[dtype]
+
+
 def _check(input_shape: Sequence[int], num_latents: int) -> tuple[int, int, int]:
     shape = tuple(int(d) for d in input_shape)
     if len(shape) != 3:
@@ -262,7 +277,13 @@ def conv_autoencoder(
 ) -> Autoencoder:
     """A deterministic conv autoencoder for `(H, W, C)` images (AE baseline; AE + Cliff)."""
     shape = _check(input_shape, num_latents)
-    arch = dict(architecture=architecture, channels=channels, dense=dense, depth=depth, dtype=dtype)
+    arch = dict(
+        architecture=architecture,
+        channels=channels,
+        dense=dense,
+        depth=depth,
+        dtype=compute_dtype(dtype),
+    )
     encoder = conv_encoder(shape, num_latents, **arch, rngs=rngs)
     return Autoencoder(encoder, conv_decoder(num_latents, shape, **arch, rngs=rngs))
 
@@ -280,7 +301,13 @@ def conv_vae(
 ) -> VAE:
     """A Gaussian conv VAE (β-VAE via `kl_term(weight=β)`; β-TCVAE adds a TC term)."""
     shape = _check(input_shape, num_latents)
-    arch = dict(architecture=architecture, channels=channels, dense=dense, depth=depth, dtype=dtype)
+    arch = dict(
+        architecture=architecture,
+        channels=channels,
+        dense=dense,
+        depth=depth,
+        dtype=compute_dtype(dtype),
+    )
     encoder = conv_encoder(shape, 2 * num_latents, **arch, rngs=rngs)
     return VAE(encoder, conv_decoder(num_latents, shape, **arch, rngs=rngs))
 
@@ -312,7 +339,13 @@ def qlae(
     weight_decay=0.1, clip_value=1.0)` and quantization/commitment terms weighted 0.01.
     """
     shape = _check(input_shape, num_latents)
-    arch = dict(architecture=architecture, channels=channels, dense=dense, depth=depth, dtype=dtype)
+    arch = dict(
+        architecture=architecture,
+        channels=channels,
+        dense=dense,
+        depth=depth,
+        dtype=compute_dtype(dtype),
+    )
     return QuantizedAutoencoder(
         conv_encoder(shape, num_latents, **arch, rngs=rngs),
         make_quantizer(num_latents, kind=quantizer, num_values=num_values, rngs=rngs),
@@ -366,7 +399,13 @@ def qlvae(
 ) -> QuantizedVAE:
     """QLVAE: a Gaussian conv VAE whose posterior sample is quantized (args as :func:`qlae`)."""
     shape = _check(input_shape, num_latents)
-    arch = dict(architecture=architecture, channels=channels, dense=dense, depth=depth, dtype=dtype)
+    arch = dict(
+        architecture=architecture,
+        channels=channels,
+        dense=dense,
+        depth=depth,
+        dtype=compute_dtype(dtype),
+    )
     return QuantizedVAE(
         conv_encoder(shape, 2 * num_latents, **arch, rngs=rngs),
         make_quantizer(num_latents, kind=quantizer, num_values=num_values, rngs=rngs),
@@ -390,7 +429,13 @@ def qlinfowgan(
     """QLInfoWGAN-GP: generator = the architecture's decoder, critic = its encoder trunk
     with `1 + num_latents` outputs (score and latent prediction). Args as :func:`qlae`."""
     shape = _check(input_shape, num_latents)
-    arch = dict(architecture=architecture, channels=channels, dense=dense, depth=depth, dtype=dtype)
+    arch = dict(
+        architecture=architecture,
+        channels=channels,
+        dense=dense,
+        depth=depth,
+        dtype=compute_dtype(dtype),
+    )
     return QLInfoWGAN(
         conv_decoder(num_latents, shape, **arch, rngs=rngs),
         make_quantizer(num_latents, kind=quantizer, num_values=num_values, rngs=rngs),
