@@ -17,8 +17,25 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
+
+
+class JumpSizes(NamedTuple):
+    """Planted cliff sizes of one axis (see :meth:`GridDensity.jump_sizes`).
+
+    Attributes:
+      thresholds: `[k - 1]` interior cell edges.
+      marginal: `[k - 1]` relative jump of the marginal density (can be ~0).
+      conditional: `[k - 1]` largest relative jump over the conditional slabs.
+      evidence: `[k - 1]` expected chi-square of each cliff at the given sample size.
+    """
+
+    thresholds: np.ndarray
+    marginal: np.ndarray
+    conditional: np.ndarray
+    evidence: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +64,33 @@ class GridDensity:
     def thresholds(self) -> tuple[np.ndarray, ...]:
         """Interior cell edges per axis: the planted cliff positions."""
         return tuple(e[1:-1] for e in self.edges)
+
+    def jump_sizes(self, num_samples: int = 5000, *, window: float = 0.1) -> tuple[JumpSizes, ...]:
+        """The size of every planted cliff, in the marginal and in the conditional densities.
+
+        For the threshold between cells `c` and `c + 1` of axis `i`, with `p_L`, `p_R` the
+        densities on its two sides, the relative jump is `|p_R - p_L| / max(p_L, p_R)`
+        (0 = no cliff, 1 = the density drops to zero). The conditionals condition on the
+        cell of every other axis (a slab); `evidence` is the expected binomial chi-square
+        of the cliff, `sum_slabs n w (p_R - p_L)^2 / (p_R + p_L)`, with `n = num_samples`
+        and windows of half-width `window` (units of `z`) on each side: a cliff whose
+        evidence is below ~10 is hard to find at that sample size.
+
+        Returns:
+          One :class:`JumpSizes` per axis.
+        """
+        out = []
+        for i, e in enumerate(self.edges):
+            width = np.diff(e)
+            p = np.moveaxis(self.probs, i, 0).reshape(len(width), -1)  # [k_i, slabs]
+            dens = p / width[:, None]  # mass per unit length of z_i, per slab
+            left, right = dens[:-1], dens[1:]
+            rel = np.abs(right - left) / np.maximum(np.maximum(left, right), 1e-300)
+            ml, mr = left.sum(1), right.sum(1)
+            marginal = np.abs(mr - ml) / np.maximum(np.maximum(ml, mr), 1e-300)
+            evid = num_samples * window * (right - left) ** 2 / np.maximum(right + left, 1e-300)
+            out.append(JumpSizes(e[1:-1].copy(), marginal, rel.max(1), evid.sum(1)))
+        return tuple(out)
 
     def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Draws `n` latents.
