@@ -13,6 +13,12 @@ from qdjax.data._factor_dataset import (
 from qdjax.data._device_source import DeviceSource, ProceduralSource
 from qdjax.data._images import SPECS as IMAGE_DATASETS
 from qdjax.data._images import dsprites, falcor3d, isaac3d, load_image_dataset, mpi3d
+from qdjax.data._mechanistic import (
+    MechanisticDataset,
+    MechanisticGenerator,
+    make_mechanistic,
+    make_mechanistic_generator,
+)
 from qdjax.data._shapes3d_render import Shapes3DRenderer, render_shapes3d
 from qdjax.data._source import ArraySource, BatchSource
 from qdjax.data._tfds import tfds_dataset
@@ -35,6 +41,10 @@ from qdjax.data._synthetic import (
 )
 
 __all__ = [
+    "MechanisticDataset",
+    "MechanisticGenerator",
+    "make_mechanistic",
+    "make_mechanistic_generator",
     "ICADataset",
     "NpyFeatureSource",
     "SparseCodingDataset",
