@@ -31,8 +31,8 @@ def main(argv=None) -> int:
     except ModuleNotFoundError:
         print(f"error: --config={a.config}: no experiments/images/configs/{a.config}.py")
         return 2
-    for method in a.methods.split(","):
-        for seed in (int(s) for s in a.seeds.split(",")):
+    for seed in (int(s) for s in a.seeds.split(",")):  # seed-major: partial sweeps compare
+        for method in a.methods.split(","):
             workdir = os.path.join(a.root, method, f"seed_{seed}")
             if os.path.exists(os.path.join(workdir, "results.json")):
                 continue

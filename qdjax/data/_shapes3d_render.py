@@ -176,13 +176,15 @@ def render_geometries(geometry: jax.Array, *, size: int = 64, supersample: int =
     """Shading buffers `[n, size, size, 4]` of geometries `[n, 3]` = (scale, shape, orient)."""
     geometry = jnp.asarray(geometry, jnp.int32)
     fn = functools.partial(_geometry, size=size, ss=supersample)
-    return jax.lax.map(lambda g: fn(g[0], g[1], g[2]), geometry)
+    with jax.numpy_rank_promotion("allow"):  # vector constants broadcast against ray grids
+        return jax.lax.map(lambda g: fn(g[0], g[1], g[2]), geometry)
 
 
 def tint(buffers: jax.Array, factors: jax.Array) -> jax.Array:
     """Images `[n, H, W, 3]` from shading buffers `[n, H, W, 4]` and factors `[n, 6]`."""
     hues = jnp.asarray(factors[:, :3], jnp.float32) / 10.0  # floor, wall, object
-    rgb = _hue_rgb(hues)  # [n, 3 materials, 3 channels]
+    with jax.numpy_rank_promotion("allow"):
+        rgb = _hue_rgb(hues)  # [n, 3 materials, 3 channels]
     img = jnp.einsum("nhwm,nmc->nhwc", buffers[..., :3], rgb) + buffers[..., 3:]
     return jnp.clip(img, 0.0, 1.0)
 

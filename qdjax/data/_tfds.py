@@ -95,6 +95,8 @@ def tfds_dataset(
         _convert(name, vdir, split, label_keys, image_size, cache)
     with np.load(cache) as f:
         images, classes = f["images"], f["labels"]
+    if images.dtype == np.uint8 and int(images.max(initial=0)) <= 1:
+        kwargs.setdefault("pixel_scale", 1.0)  # binary images (tfds dsprites) stored as 0/1
     spec = SPECS.get(_SPEC_OF.get(name, name))
     if factor_sizes is None:
         sizes = tuple(int(c) + 1 for c in classes.max(axis=0))
