@@ -3,6 +3,7 @@
 from qdjax._src.typing import Batch
 from qdjax.data._balls import LARGE_RADIUS, SMALL_RADIUS, BallsSource, render_balls
 from qdjax.data._balls import VARIANTS as BALL_VARIANTS
+from qdjax.data._device_source import DeviceSource, ProceduralSource
 from qdjax.data._factor_dataset import (
     SHAPES3D_FACTORS,
     SHAPES3D_SIZES,
@@ -10,7 +11,6 @@ from qdjax.data._factor_dataset import (
     data_dir,
     shapes3d,
 )
-from qdjax.data._device_source import DeviceSource, ProceduralSource
 from qdjax.data._images import SPECS as IMAGE_DATASETS
 from qdjax.data._images import dsprites, falcor3d, isaac3d, load_image_dataset, mpi3d
 from qdjax.data._mechanistic import (
@@ -21,7 +21,6 @@ from qdjax.data._mechanistic import (
 )
 from qdjax.data._shapes3d_render import Shapes3DRenderer, render_shapes3d
 from qdjax.data._source import ArraySource, BatchSource
-from qdjax.data._tfds import tfds_dataset
 from qdjax.data._sparse_coding import (
     ICADataset,
     NpyFeatureSource,
@@ -39,6 +38,7 @@ from qdjax.data._synthetic import (
     make_mixing,
     make_synthetic,
 )
+from qdjax.data._tfds import tfds_dataset
 
 __all__ = [
     "MechanisticDataset",
