@@ -1,25 +1,86 @@
-"""Shared entrypoint plumbing for `python -m experiments.<name>`.
+"""Shared entrypoint plumbing for `python -m experiments.<name>`: flags, workdir, errors.
 
-Each experiment's `__main__.py` is three lines: it defines `--config` (an
-`ml_collections` config file, overridable as `--config.train.num_steps=...`) and
-`--workdir`, and calls :func:`run`. Flagfiles (`--flagfile=...`) are parsed by absl
-before the config overrides. Bad configuration values raise :class:`ConfigError`,
-printed as a one-line usage error naming the flag.
+An experiment's `__main__.py` is three lines::
+
+    from experiments import _cli
+    from experiments.<name> import train
+
+    _cli.define_flags("experiments/<name>/configs/default.py")
+    if __name__ == "__main__":
+        _cli.run(train.train_and_evaluate)
+
+`train.train_and_evaluate(config, workdir) -> dict` receives the resolved
+`ml_collections.ConfigDict` and trains through :func:`qdjax.train.train`. Everything
+else is done here, once, for every experiment:
+
+* **Flags.** `--config` (file, `file.py:arg`, overrides `--config.a.b=v`), `--workdir`,
+  `--flagfile`, `--overwrite`, `--verbose`, `--debug`; `--help` prints them with an
+  example.
+* **Errors.** Every user error is one line `error: ...` naming the fix and a non-zero exit
+  (2: bad flag, config value or config change; 1: a run-time stop such as NaN or a
+  workdir in use); the traceback only with `--debug` or `QDJAX_DEBUG=1`. Raise
+  :class:`ConfigError` (via :func:`require`) for bad config values.
+* **The workdir.** :func:`workdir_session` takes the workdir's lock (one run per workdir;
+  a lock left by a killed run is free again), compares the config with the one recorded
+  in `workdir/config.json` by the first run and refuses a change to anything that changes
+  the model, data or objective (:func:`config_changes`; `--overwrite` moves the old run
+  aside to `<workdir>.replaced-<time>/` and starts afresh). Keys in :data:`MAY_CHANGE`
+  (raising `train.num_steps`, intervals, progress, `eval.*`), plus the experiment's own
+  `run(..., may_change=...)` patterns, may differ: the run continues from its checkpoint.
+  Put :func:`config_record` into results.json so the results say what produced them.
+* **Stopping.** SIGTERM / Ctrl-C save a checkpoint at the current step (the engine does
+  it) and exit with one line and code 128 + signal (143 / 130).
+* **Divergence.** A run whose loss ends `1e5` times above its start finishes, writes its
+  results, prints one `warning:` line and exits with code 3.
+* **Output.** Orbax/absl INFO lines are hidden unless `--verbose`.
+* **Multi-host** (`QDJAX_DISTRIBUTED=1`): `jax.distributed.initialize()` first; process 0
+  alone takes the lock and writes the config record; a failure on any process prints one
+  line and ends that process at once, which ends the job (the others lose their peer at
+  the next collective or miss its heartbeat, `QDJAX_HEARTBEAT_TIMEOUT` s, default 30).
+
+`run` keeps its old signature (`run(train_and_evaluate)`); `may_change` is a new optional
+keyword. Scripts that call `train_and_evaluate` themselves (sweeps) use
+:func:`workdir_session` and :func:`quiet_logging` directly.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fnmatch
+import json
+import logging as std_logging
 import os
+import re
 import sys
-from collections.abc import Callable
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 
 import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+CONFIG_RECORD = "config.json"
+# Config keys that may differ between runs in one workdir: they do not change the model,
+# the data or the objective. `train.num_steps` may only go up.
+MAY_CHANGE = (
+    "train.num_steps",
+    "train.progress",
+    "train.log_every",
+    "train.eval_every",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "eval.*",
+)
+EXIT_USAGE, EXIT_RUNTIME, EXIT_DIVERGED = 2, 1, 3
+
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the `--config.*` flag."""
+
+
+class ConfigMismatchError(ConfigError):
+    """The workdir holds a run made with a config that differs in a fixed key."""
 
 
 def require(ok: bool, flag: str, message: str) -> None:
@@ -37,12 +98,20 @@ def validate_train(train) -> None:
         "train.batch_size",
         f"must be a positive multiple of the device count ({n_dev}); got {train.batch_size}",
     )
-    require(
-        train.learning_rate > 0, "train.learning_rate", f"must be > 0; got {train.learning_rate}"
-    )
+    lr = train.learning_rate
+    require(0 < lr < float("inf"), "train.learning_rate", f"must be finite and > 0; got {lr}")
     for name in ("checkpoint_every", "keep_checkpoints", "log_every"):
         require(train[name] >= 1, f"train.{name}", f"must be >= 1; got {train[name]}")
     require(train.eval_every >= 0, "train.eval_every", f"must be >= 0; got {train.eval_every}")
+
+
+def validate_num_eval(num_eval: int, flag: str = "data.num_eval", minimum: int = 100) -> None:
+    """Refuses held-out sets too small for a metric to mean anything (MCC of 2 points is 1)."""
+    require(
+        num_eval >= minimum,
+        flag,
+        f"must be >= {minimum} held-out samples for the metrics to mean anything; got {num_eval}",
+    )
 
 
 def loop_kwargs(train) -> dict:
@@ -58,44 +127,384 @@ def loop_kwargs(train) -> dict:
     return {name: train[name] for name in names}
 
 
+# ----------------------------------------------------------------------------- config record
+
+
+def config_record(config) -> dict:
+    """The resolved config as plain JSON data (tuples become lists), for results.json."""
+    return json.loads(json.dumps(config.to_dict(), default=str))
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in tree.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, name + "."))
+        else:
+            out[name] = v
+    return out
+
+
+def config_changes(
+    recorded: dict, requested: dict, may_change: Iterable[str] = ()
+) -> tuple[list[str], list[str]]:
+    """`(fixed, allowed)`: the dotted keys that differ, split by whether they may change.
+
+    A key may change if it matches a pattern of :data:`MAY_CHANGE` or `may_change`
+    (`fnmatch` patterns); `train.num_steps` only upwards.
+    """
+    a, b = _flatten(recorded), _flatten(requested)
+    patterns = (*MAY_CHANGE, *may_change)
+    fixed, allowed = [], []
+    for key in sorted(set(a) | set(b)):
+        old, new = a.get(key, "<absent>"), b.get(key, "<absent>")
+        if old == new:
+            continue
+        ok = any(fnmatch.fnmatchcase(key, p) for p in patterns)
+        if key == "train.num_steps" and isinstance(old, int) and isinstance(new, int):
+            ok = new >= old
+        (allowed if ok else fixed).append(f"{key} {old!r} -> {new!r}")
+    return fixed, allowed
+
+
+def read_config_record(workdir: str) -> dict | None:
+    path = os.path.join(workdir, CONFIG_RECORD)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)["config"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError):
+        return {}  # unreadable: treated as a config that differs in everything
+
+
+def _write_config_record(workdir: str, record: dict) -> None:
+    path = os.path.join(workdir, CONFIG_RECORD)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump({"config": record, "command": sys.argv, "time": time.time()}, f, indent=2)
+    os.replace(tmp, path)
+
+
+def move_run_aside(workdir: str) -> str:
+    """Moves everything in `workdir` (but its lock) to `<workdir>.replaced-<time>/`."""
+    dst = f"{os.path.abspath(workdir)}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
+    n = 1
+    while os.path.exists(dst):
+        dst, n = f"{dst.rsplit('~', 1)[0]}~{n}", n + 1
+    os.makedirs(dst)
+    from qdjax.train.workdir import LOCK_NAME
+
+    for name in os.listdir(workdir):
+        if name != LOCK_NAME:
+            os.replace(os.path.join(workdir, name), os.path.join(dst, name))
+    return dst
+
+
+def check_workdir_config(config, workdir: str, *, may_change: Iterable[str] = ()) -> list[str]:
+    """The fixed keys in which `config` differs from the one recorded in `workdir` ([] = ok)."""
+    recorded = read_config_record(workdir)
+    if recorded is None:
+        return []
+    fixed, _ = config_changes(recorded, config_record(config), may_change)
+    return fixed
+
+
+def _writable(workdir: str) -> None:
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, f".write_test.{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("")
+        os.remove(probe)
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise ConfigError(
+            f"--workdir={workdir} is not writable ({reason}); choose a directory you can write"
+        ) from None
+
+
+@contextlib.contextmanager
+def workdir_session(
+    config, workdir: str, *, overwrite: bool = False, may_change: Iterable[str] = ()
+) -> Iterator[None]:
+    """Holds the workdir's lock, checks and records its config, for the body's duration.
+
+    Raises:
+      ConfigError: the workdir is not writable.
+      ConfigMismatchError: the workdir's recorded config differs in a fixed key (and not
+        `overwrite`).
+      qdjax.train.WorkdirInUseError: another live run holds the workdir.
+    """
+    from qdjax.train.workdir import WorkdirLock
+
+    if jax.process_index() != 0:  # process 0 alone owns the workdir's files
+        yield
+        return
+    _writable(workdir)
+    with WorkdirLock(workdir):
+        fixed = check_workdir_config(config, workdir, may_change=may_change)
+        if fixed and overwrite:
+            dst = move_run_aside(workdir)
+            print(f"--overwrite: moved the previous run to {dst}", file=sys.stderr, flush=True)
+        elif fixed:
+            shown = "; ".join(fixed[:4]) + (
+                f"; and {len(fixed) - 4} more" if len(fixed) > 4 else ""
+            )
+            raise ConfigMismatchError(
+                f"--workdir={workdir} holds a run with a different config ({shown}); use "
+                f"another --workdir, or --overwrite to move that run aside and start afresh"
+            )
+        _write_config_record(workdir, config_record(config))
+        yield
+
+
+# ------------------------------------------------------------------------------- entrypoint
+
+
+class _PlainFormatter(std_logging.Formatter):
+    """`warning: message` instead of absl's `W1129 14:37:35.41 12345 file.py:71] message`."""
+
+    def format(self, record) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def quiet_logging(verbose: bool = False) -> None:
+    """Warnings and our own lines only (absl/Orbax INFO hidden) unless `verbose`."""
+    logging.set_verbosity(logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        for name in ("absl", "orbax", "jax", "tensorstore"):
+            std_logging.getLogger(name).setLevel(std_logging.WARNING)
+        logging.get_absl_handler().setFormatter(_PlainFormatter())
+
+
+def _debug() -> bool:
+    return os.environ.get("QDJAX_DEBUG", "0") not in ("", "0") or "--debug" in sys.argv
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e)
+    if isinstance(e, KeyError) and e.args:
+        text = str(e.args[0])
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    # ml_collections wraps the cause in a multi-line message: keep its first and last lines
+    if len(lines) > 2:
+        lines = [lines[0], lines[-1]]
+    return " ".join(lines) or type(e).__name__
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    """Prints `error: <message>` and ends the process with `code` (at once if distributed)."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    if jax.distributed.is_initialized():
+        sys.stdout.flush()
+        os._exit(code)  # no shutdown barrier: the other processes must see us go
+    sys.exit(code)
+
+
+_HELP = """\
+usage: python -m experiments.{name} --config=CONFIG --workdir=DIR [--config.KEY=VALUE ...]
+
+example:
+  python -m experiments.{name} --config={default} --workdir=runs/{name} \\
+      --config.train.num_steps=500
+
+flags:
+  --config=FILE[:ARG]   experiment config file (default {default}); `FILE:ARG` passes ARG to
+                        get_config; override any value with --config.<section>.<key>=VALUE
+  --workdir=DIR         checkpoints, metrics.jsonl, tensorboard/, results.json, plots; running
+                        the same command again resumes there (one run per DIR at a time)
+  --flagfile=FILE       read flags (one per line) from FILE, e.g. experiments/{name}/flags/*.flags
+  --overwrite           DIR holds a run with another config: move it aside and start afresh
+  --verbose             also show library INFO logs (Orbax, absl)
+  --debug               show tracebacks for errors (also QDJAX_DEBUG=1)
+
+environment: QDJAX_DISTRIBUTED=1 (multi-host, see BUILD.md), QDJAX_DEBUG=1.
+exit codes: 0 done, 1 run-time stop (NaN, workdir in use), 2 bad flag / config / config
+change, 3 loss diverged (results written), 130 / 143 interrupted (checkpoint saved).
+"""
+
+
+def _experiment_name() -> str:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    name = getattr(spec, "name", "") or ""
+    return name.split(".")[1] if name.startswith("experiments.") else "<name>"
+
+
 def define_flags(default_config: str) -> None:
-    config_flags.DEFINE_config_file(
-        "config", default_config, "Experiment configuration file.", lock_config=True
-    )
+    """Defines `--config`, `--workdir`, `--overwrite`, `--verbose`, `--debug`."""
+    if any(a in ("-h", "--help", "-help", "--helpshort", "--helpfull", "-?") for a in sys.argv):
+        name = _experiment_name()
+        print(_HELP.format(name=name, default=default_config))
+        sys.exit(0)
+    try:
+        config_flags.DEFINE_config_file(
+            "config", default_config, "Experiment configuration file.", lock_config=True
+        )
+    except Exception as e:  # a missing --flagfile is read here, before run()
+        if _debug():
+            raise
+        fail(_one_line(e))
     flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and plots.")
+    flags.DEFINE_bool("overwrite", False, "Move a run with another config aside; start afresh.")
+    flags.DEFINE_bool("verbose", False, "Show library INFO logs (Orbax, absl).")
+    flags.DEFINE_bool("debug", False, "Show tracebacks for errors (also QDJAX_DEBUG=1).")
 
 
-def run(train_and_evaluate: Callable) -> None:
-    """Parses flags and calls `train_and_evaluate(config, workdir)`."""
+def _flag_error(e: BaseException, argv: list[str]) -> str:
+    """One line for a flag-parsing failure, naming the flag and the fix."""
+    text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    text = text.encode().decode("unicode_escape") if "\\n" in text else text
+    meant = re.search(r'Did you mean "(\w+)" instead of "(\w+)"', text)
+    if meant:
+        good, bad = meant.groups()
+        flag = next((a.split("=")[0] for a in argv if f".{bad}" in a.split("=")[0]), bad)
+        return f"unknown config key {flag}: did you mean {good}? (see the config file)"
+    if isinstance(e, flags.UnrecognizedFlagError):
+        return f"{_one_line(e)} (see --help)"
+    return _one_line(e)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    try:
+        rest = flags.FLAGS(argv)
+    except Exception as e:
+        if _debug():
+            raise
+        fail(_flag_error(e, argv))
+    cfg = flags.FLAGS.config
+    if type(cfg).__name__ == "_ErrorConfig":  # ml_collections defers a failed config load
+        cause = object.__getattribute__(cfg, "_error")
+        reason = "no such file" if "No such file" in str(cause) else _one_line(cause)
+        fail(
+            f"--config={flags.FLAGS['config'].config_filename}: cannot load it ({reason}); "
+            f"give a config file such as experiments/<name>/configs/default.py"
+        )
+    return rest
+
+
+def _initialize_distributed() -> None:
+    env = os.environ
+    kwargs = {"heartbeat_timeout_seconds": int(env.get("QDJAX_HEARTBEAT_TIMEOUT", "30"))}
+    if "JAX_NUM_PROCESSES" in env:
+        kwargs["num_processes"] = int(env["JAX_NUM_PROCESSES"])
+    if "JAX_PROCESS_ID" in env:
+        kwargs["process_id"] = int(env["JAX_PROCESS_ID"])
+    jax.distributed.initialize(**kwargs)
+
+
+def _all_ok(ok: bool) -> bool:
+    """True if every process is ok (a collective with several processes)."""
+    if jax.process_count() == 1:
+        return ok
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    return bool(np.all(multihost_utils.process_allgather(np.int32(ok))))
+
+
+def run(train_and_evaluate: Callable, *, may_change: Iterable[str] = ()) -> None:
+    """Parses flags and calls `train_and_evaluate(config, workdir)` in a workdir session.
+
+    Args:
+      train_and_evaluate: `(config, workdir) -> results dict`.
+      may_change: extra `fnmatch` patterns of config keys that may differ from the
+        workdir's recorded config (e.g. `("data.num_eval",)` for an evaluation-only key).
+    """
+    from qdjax.train import (
+        LossDivergenceWarning,
+        NonFiniteLossError,
+        TrainingInterrupted,
+        WorkdirInUseError,
+    )
 
     def main(argv):
         if os.environ.get("QDJAX_DISTRIBUTED", "0") == "1":
             # Multi-host: coordinator/process ids from the environment (Slurm, TPU pods,
             # or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID).
-            env = os.environ
-            kwargs = {}
-            if "JAX_NUM_PROCESSES" in env:
-                kwargs["num_processes"] = int(env["JAX_NUM_PROCESSES"])
-            if "JAX_PROCESS_ID" in env:
-                kwargs["process_id"] = int(env["JAX_PROCESS_ID"])
-            jax.distributed.initialize(**kwargs)
+            _initialize_distributed()
         if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-        if not flags.FLAGS["verbosity"].present:  # keep library INFO chatter (Orbax) out
-            logging.set_verbosity(logging.WARNING)
+            fail(f"unexpected arguments: {' '.join(argv[1:])} (flags look like --name=value)")
+        quiet_logging(flags.FLAGS.verbose or flags.FLAGS["verbosity"].present)
         cfg = flags.FLAGS.config
         workdir = flags.FLAGS.workdir
         if not workdir:
-            raise app.UsageError("--workdir is required (e.g. --workdir=runs/synthetic)")
-        print(
-            f"JAX devices: {jax.devices()} (process {jax.process_index()} of "
-            f"{jax.process_count()})",
-            flush=True,
-        )
+            fail("--workdir is required (e.g. --workdir=runs/synthetic)")
+        if jax.process_index() == 0:
+            print(
+                f"JAX devices: {jax.devices()} (process {jax.process_index()} of "
+                f"{jax.process_count()})",
+                flush=True,
+            )
+        code, message = 0, None
         try:
-            train_and_evaluate(cfg, workdir)
+            with warnings.catch_warnings(record=True) as caught, contextlib.ExitStack() as stack:
+                warnings.simplefilter("always", LossDivergenceWarning)
+                try:
+                    stack.enter_context(
+                        workdir_session(
+                            cfg, workdir, overwrite=flags.FLAGS.overwrite, may_change=may_change
+                        )
+                    )
+                except BaseException:
+                    _all_ok(False)  # tell the other processes before ending
+                    raise
+                if not _all_ok(True):
+                    raise RuntimeError("process 0 could not open the workdir (see its output)")
+                train_and_evaluate(cfg, workdir)
+            for w in caught:
+                if issubclass(w.category, LossDivergenceWarning):
+                    code, message = EXIT_DIVERGED, f"warning: {w.message}"
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
         except ConfigError as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
+            if _debug():
+                raise
+            fail(str(e), EXIT_USAGE)
+        except TrainingInterrupted as e:
+            print(f"stopped: {e}", file=sys.stderr, flush=True)
+            code = 128 + e.signum
+        except KeyboardInterrupt:
+            if _debug():
+                raise
+            fail("interrupted outside training (nothing to save); run the command again", 130)
+        except (NonFiniteLossError, WorkdirInUseError) as e:
+            if _debug():
+                raise
+            fail(str(e), EXIT_RUNTIME)
+        except Exception as e:
+            if _debug():
+                raise
+            fail(f"{type(e).__name__}: {_one_line(e)} (rerun with --debug for the traceback)", 1)
+        if message is not None:
+            print(message, file=sys.stderr, flush=True)
+        if code:
+            _exit(code)
 
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)
+
+
+__all__ = [
+    "ConfigError",
+    "ConfigMismatchError",
+    "MAY_CHANGE",
+    "check_workdir_config",
+    "config_changes",
+    "config_record",
+    "define_flags",
+    "fail",
+    "loop_kwargs",
+    "move_run_aside",
+    "quiet_logging",
+    "require",
+    "run",
+    "validate_num_eval",
+    "validate_train",
+    "workdir_session",
+]

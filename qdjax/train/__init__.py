@@ -1,6 +1,6 @@
 """Training engine: objectives, optimizers, the jitted data-parallel step, the loop."""
 
-from qdjax.train.checkpoint import Checkpointer
+from qdjax.train.checkpoint import Checkpointer, SkippedCheckpoint
 from qdjax.train.gan import (
     critic_params,
     generator_params,
@@ -8,7 +8,13 @@ from qdjax.train.gan import (
     make_gan_optimizers,
     make_gan_train_step,
 )
-from qdjax.train.loop import NonFiniteLossError, TrainResult, train
+from qdjax.train.loop import (
+    LossDivergenceWarning,
+    NonFiniteLossError,
+    TrainingInterrupted,
+    TrainResult,
+    train,
+)
 from qdjax.train.objectives import (
     Term,
     default_forward,
@@ -20,6 +26,7 @@ from qdjax.train.objectives import (
 )
 from qdjax.train.optim import make_optimizer, param_labels
 from qdjax.train.step import make_data_mesh, make_train_step, put_batch
+from qdjax.train.workdir import WorkdirInUseError, WorkdirLock
 from qdjax.train.writers import MetricWriter, read_metrics, write_results
 
 __all__ = [
@@ -30,6 +37,11 @@ __all__ = [
     "make_gan_train_step",
     "quantization_terms",
     "Checkpointer",
+    "LossDivergenceWarning",
+    "SkippedCheckpoint",
+    "TrainingInterrupted",
+    "WorkdirInUseError",
+    "WorkdirLock",
     "MetricWriter",
     "NonFiniteLossError",
     "Term",

@@ -4,17 +4,59 @@ A checkpoint holds `{"state": nnx.State of (model, optimizer), "key": raw PRNG k
 under the step number. Saves are asynchronous; Orbax writes to a temporary
 directory and renames it when complete, so a run killed mid-save (even by
 SIGKILL) leaves the previous checkpoints intact and the partial one is ignored.
+
+A damaged checkpoint (truncated data file, missing manifest or metadata, an empty
+step directory, ...) does not stop a run: :meth:`Checkpointer.restore_latest` checks
+each step directory, newest first, tries to restore it, and moves every one that
+fails aside to `<directory>_bad/<step>` (never deleting it), saying in one line which
+step was skipped and why; the run resumes from the newest checkpoint that restores.
+
+With several processes (`jax.distributed`), every process takes part in saving and
+restoring (as Orbax intends); only process 0 moves damaged checkpoints aside.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+from typing import NamedTuple
 
 import jax
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from qdjax.train.step import replicated
+
+# Files every complete StandardSave step directory holds (Orbax 0.11-0.12).
+_REQUIRED_FILES = ("_CHECKPOINT_METADATA", "default/_METADATA", "default/manifest.ocdbt")
+
+
+class SkippedCheckpoint(NamedTuple):
+    """A damaged checkpoint that :meth:`Checkpointer.restore_latest` moved aside."""
+
+    step: int
+    reason: str
+    moved_to: str
+
+
+def _one_line(e: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    text = f"{type(e).__name__}: {text}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def checkpoint_problem(step_dir: str) -> str | None:
+    """A one-line reason why `step_dir` is not a complete checkpoint, or None if it looks whole."""
+    if not os.path.isdir(step_dir):
+        return "not a directory"
+    if not os.listdir(step_dir):
+        return "empty directory"
+    for name in _REQUIRED_FILES:
+        if not os.path.isfile(os.path.join(step_dir, name)):
+            return f"missing {name}"
+    return None
 
 
 class Checkpointer:
@@ -23,12 +65,14 @@ class Checkpointer:
     Args:
       directory: where step directories are written (created if missing).
       keep: how many of the most recent checkpoints to keep (>= 1).
+      async_save: write checkpoints in a background thread.
     """
 
     def __init__(self, directory: str, *, keep: int = 3, async_save: bool = True):
         if keep < 1:
             raise ValueError(f"keep must be >= 1; got {keep}")
         self.directory = os.path.abspath(directory)
+        self.bad_directory = self.directory + "_bad"
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep, create=True, enable_async_checkpointing=async_save
         )
@@ -39,6 +83,13 @@ class Checkpointer:
 
     def all_steps(self) -> list[int]:
         return list(self._manager.all_steps())
+
+    def step_directories(self) -> list[int]:
+        """Every step directory on disk (complete or not), newest first."""
+        if not os.path.isdir(self.directory):
+            return []
+        names = [n for n in os.listdir(self.directory) if n.isdigit()]
+        return sorted((int(n) for n in names), reverse=True)
 
     def save(self, step: int, state, key: jax.Array) -> None:
         tree = {"state": state, "key": jax.random.key_data(key)}
@@ -56,6 +107,47 @@ class Checkpointer:
         tree = self._manager.restore(step, args=ocp.args.StandardRestore(target))
         key = jax.random.wrap_key_data(tree["key"], impl=jax.random.key_impl(key_impl_like))
         return tree["state"], key
+
+    def restore_latest(self, abstract_state, key_impl_like: jax.Array, mesh: Mesh):
+        """Restores the newest checkpoint that restores, moving damaged newer ones aside.
+
+        Returns:
+          `(step, state, key, skipped)`: `step` is None (and `state`, `key` are None) when
+          no checkpoint restores; `skipped` lists the :class:`SkippedCheckpoint`s moved
+          aside, each announced on stderr in one line.
+        """
+        skipped: list[SkippedCheckpoint] = []
+        for step in self.step_directories():
+            reason = checkpoint_problem(os.path.join(self.directory, str(step)))
+            if reason is None:
+                try:
+                    state, key = self.restore(step, abstract_state, key_impl_like, mesh)
+                except Exception as e:  # noqa: BLE001 - any failure means "use an older one"
+                    reason = _one_line(e)
+                else:
+                    return step, state, key, skipped
+            skipped.append(self._move_aside(step, reason))
+        return None, None, None, skipped
+
+    def _move_aside(self, step: int, reason: str) -> SkippedCheckpoint:
+        src = os.path.join(self.directory, str(step))
+        dst = os.path.join(self.bad_directory, str(step))
+        n = 1
+        while os.path.exists(dst):
+            dst = os.path.join(self.bad_directory, f"{step}.{n}")
+            n += 1
+        if jax.process_index() == 0:
+            os.makedirs(self.bad_directory, exist_ok=True)
+            shutil.move(src, dst)
+            print(
+                f"warning: skipped damaged checkpoint at step {step} ({reason}); moved it to {dst}",
+                file=sys.stderr,
+                flush=True,
+            )
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices(f"qdjax_checkpoint_move_{step}")
+        self._manager.reload()
+        return SkippedCheckpoint(step, reason, dst)
 
     def wait(self) -> None:
         self._manager.wait_until_finished()
