@@ -160,7 +160,7 @@ def _smooth_l0(jn: jax.Array) -> jax.Array:
 def _mask_jnp(j: jax.Array, tol: float) -> jax.Array:
     """:func:`support_mask` in JAX (float32), for rotated Jacobians inside one jit."""
     a = jnp.abs(j)
-    a = a / jnp.maximum(jnp.sqrt(jnp.mean(jnp.square(a), axis=(0, 1))), 1e-30)
+    a = a / jnp.maximum(jnp.sqrt(jnp.mean(jnp.square(a), axis=(0, 1))), 1e-30)[None, None]
     row = a.max(-1)
     live = row > tol * row.max(-1, keepdims=True)
     return (a > tol * row[..., None]) & live[..., None] & (a > 0)

@@ -123,7 +123,7 @@ def compositional_contrast(
     b = block_norms(jacobian, groups, eps=eps)
     w = _weights(weights, b)
     pair = 0.5 * (jnp.square(jnp.sum(b, -1)) - jnp.sum(jnp.square(b), -1))  # [batch, outputs]
-    return jnp.sum(pair * w, axis=-1)
+    return jnp.sum(pair * w[None], axis=-1)
 
 
 def block_sparsity_ratio(
@@ -150,7 +150,7 @@ def block_sparsity_ratio(
     w = _weights(weights, b)
     l1 = jnp.sum(b, -1)
     l2 = jnp.sqrt(jnp.sum(jnp.square(b), -1) + eps)
-    return jnp.sum(w * (l1 - l2), -1) / (jnp.sum(w * l2, -1) + eps)
+    return jnp.sum(w[None] * (l1 - l2), -1) / (jnp.sum(w[None] * l2, -1) + eps)
 
 
 def decoder_compositional_contrast(
