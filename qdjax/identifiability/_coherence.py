@@ -198,6 +198,7 @@ class SparseCodeVerdict(Verdict):
     l0_histogram: tuple[int, ...] = ()
     d_in: int = 0
     width: int = 0
+    num_unused_excluded: int = 0
 
 
 def measured_l0(codes, *, active_tol: float = 1e-6) -> np.ndarray:
@@ -217,6 +218,7 @@ def k_sparse_verdict(
     l0_quantile: float = 1.0,
     dependence_tol: float = 0.1,
     max_exact_subsets: int = 200_000,
+    exclude_unused: bool = True,
     block_size: int = 1024,
 ) -> SparseCodeVerdict:
     """ "Identifiable within the k-sparse linear class: yes / no / cannot tell, because …".
@@ -230,17 +232,26 @@ def k_sparse_verdict(
       dependence_tol: smallest singular value below which a column subset counts as
         dependent (witness search and exact spark on learned, noisy atoms).
       max_exact_subsets: exact spark is attempted when it needs at most this many subsets.
+      exclude_unused: with ``codes``, drop atoms never active on the data (dead latents
+        play no part in the codes being identified); their number is reported.
     """
     Dn = as_dictionary(D)
     d_in, width = Dn.shape
     if (codes is None) == (l0 is None):
         raise ValueError("pass exactly one of codes=[n, width] or l0=[n]")
+    excluded, keep = 0, np.arange(width)
     if codes is not None:
         if np.shape(codes)[-1] != width:
             raise ValueError(
                 f"codes must have {width} columns (one per atom); got {np.shape(codes)}"
             )
         l0 = measured_l0(codes, active_tol=active_tol)
+        if exclude_unused:
+            used = np.any(np.abs(np.asarray(codes)) > active_tol, axis=0)
+            if used.sum() >= 2:
+                excluded, keep = int(width - used.sum()), np.flatnonzero(used)
+                Dn = Dn[:, used]
+                d_in, width = Dn.shape
     l0 = np.asarray(l0).astype(int).reshape(-1)
     if l0.size == 0:
         raise ValueError("need at least one sample's L0")
@@ -265,6 +276,7 @@ def k_sparse_verdict(
         l0_histogram=tuple(int(c) for c in np.bincount(l0)),
         d_in=d_in,
         width=width,
+        num_unused_excluded=excluded,
         tolerance=tol,
     )
     if k == 0:
@@ -303,6 +315,7 @@ def k_sparse_verdict(
     found = dependent_subset(Dn, 2 * k, tol=dependence_tol, stats=stats)
     if found is not None:
         idx, sig = found
+        idx = tuple(int(keep[i]) for i in idx)  # indices into the caller's D
         return SparseCodeVerdict(
             holds=False,
             rule="dependent subset",

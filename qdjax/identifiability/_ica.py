@@ -64,7 +64,7 @@ def _g(u, fun):
 
 def _sym_decorrelate(w):
     s, u = jnp.linalg.eigh(w @ w.T)
-    return (u * (1.0 / jnp.sqrt(jnp.maximum(s, 1e-12)))) @ u.T @ w
+    return (u * (1.0 / jnp.sqrt(jnp.maximum(s, 1e-12)))[None, :]) @ u.T @ w
 
 
 @functools.partial(jax.jit, static_argnames=("fun", "max_iter"))

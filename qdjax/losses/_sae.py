@@ -48,7 +48,8 @@ def heaviside_step(z: ArrayLike, threshold: ArrayLike, bandwidth: float) -> Arra
     Returns:
       ``(z > θ)`` as ``z``'s dtype.
     """
-    return (z > threshold).astype(jnp.result_type(z))
+    z = jnp.asarray(z)
+    return (z > jnp.broadcast_to(threshold, z.shape)).astype(z.dtype)
 
 
 def _step_fwd(z, threshold, bandwidth):
@@ -57,7 +58,8 @@ def _step_fwd(z, threshold, bandwidth):
 
 def _step_bwd(bandwidth, res, g):
     z, threshold = res
-    dtheta = -(1.0 / bandwidth) * _rectangle((z - threshold) / bandwidth) * g
+    t = jnp.broadcast_to(threshold, z.shape)
+    dtheta = -(1.0 / bandwidth) * _rectangle((z - t) / bandwidth) * g
     return jnp.zeros_like(z), _sum_to(dtheta, jnp.shape(threshold))
 
 
@@ -81,7 +83,8 @@ def jumprelu(z: ArrayLike, threshold: ArrayLike, bandwidth: float) -> Array:
       >>> jumprelu(jnp.array([0.1, 0.5]), jnp.array([0.2, 0.2]), 0.01).tolist()
       [0.0, 0.5]
     """
-    return z * (z > threshold).astype(jnp.result_type(z))
+    z = jnp.asarray(z)
+    return z * (z > jnp.broadcast_to(threshold, z.shape)).astype(z.dtype)
 
 
 def _jump_fwd(z, threshold, bandwidth):
@@ -90,8 +93,9 @@ def _jump_fwd(z, threshold, bandwidth):
 
 def _jump_bwd(bandwidth, res, g):
     z, threshold = res
-    active = (z > threshold).astype(z.dtype)
-    dtheta = -(threshold / bandwidth) * _rectangle((z - threshold) / bandwidth) * g
+    t = jnp.broadcast_to(threshold, z.shape)
+    active = (z > t).astype(z.dtype)
+    dtheta = -(t / bandwidth) * _rectangle((z - t) / bandwidth) * g
     return active * g, _sum_to(dtheta, jnp.shape(threshold))
 
 

@@ -138,16 +138,16 @@ class SparseAutoencoder(nnx.Module):
         return jnp.ones((self.width,), jnp.float32)
 
     def pre_activation(self, x: Array) -> Array:
-        return (x - self.b_dec[...]) @ self.W_enc[...] + self.b_enc[...]
+        return (x - self.b_dec[...][None, :]) @ self.W_enc[...] + self.b_enc[...][None, :]
 
     def decode(self, z: Array) -> Array:
-        return z @ self.W_dec[...] + self.b_dec[...]
+        return z @ self.W_dec[...] + self.b_dec[...][None, :]
 
     def _ista(self, x: Array, z: Array) -> Array:
         w = self.W_dec[...]
         lip = _spectral_norm_sq(jax.lax.stop_gradient(w))
         eta = 1.0 / lip
-        target = x - self.b_dec[...]
+        target = x - self.b_dec[...][None, :]
 
         def body(z, _):
             grad = (z @ w - target) @ w.T
@@ -243,7 +243,7 @@ def geometric_median(x: ArrayLike, *, num_iters: int = 100, eps: float = 1e-8) -
         raise ValueError(f"x must be [n, dim] with n >= 1; got shape {x.shape}")
 
     def body(m, _):
-        w = 1.0 / jnp.maximum(jnp.linalg.norm(x - m, axis=1), eps)
+        w = 1.0 / jnp.maximum(jnp.linalg.norm(x - m[None, :], axis=1), eps)
         return (w @ x) / jnp.sum(w), None
 
     m, _ = jax.lax.scan(body, jnp.mean(x, axis=0), None, length=num_iters)

@@ -1,0 +1,177 @@
+"""SAE modules and kernels: surrogate gradients, sparsity, unit-norm decoder, planted recovery."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from qdjax import data, identifiability, losses, nn
+from qdjax import train as qtrain
+from qdjax._src.typing import Batch
+
+KINDS = ("relu", "topk", "batchtopk", "jumprelu", "ista")
+
+
+def test_jumprelu_threshold_gradient_is_the_kernel_pseudo_derivative():
+    # d/dθ Σ z H(z-θ) = -(θ/ε) #{|z-θ| < ε/2}: two of the four points are inside the window.
+    z = jnp.array([0.48, 0.52, 0.9, 0.1])
+    theta, eps = 0.5, 0.1
+    g = jax.jit(jax.grad(lambda t: jnp.sum(losses.jumprelu(z, t, eps))))(theta)
+    np.testing.assert_allclose(g, -(theta / eps) * 2, rtol=1e-6)
+    gz = jax.grad(lambda v: jnp.sum(losses.jumprelu(v, theta, eps)))(z)
+    np.testing.assert_allclose(gz, [0.0, 1.0, 1.0, 0.0])  # straight-through H(z-θ)
+    gs = jax.grad(lambda t: jnp.sum(losses.heaviside_step(z, t, eps)))(theta)
+    np.testing.assert_allclose(gs, -(1 / eps) * 2, rtol=1e-6)
+
+
+def test_jumprelu_model_threshold_receives_gradient_through_l0():
+    model = nn.SparseAutoencoder(
+        8, 16, kind="jumprelu", k=2, jump_bandwidth=0.5, init_threshold=0.2, rngs=nnx.Rngs(0)
+    )
+    x = jax.random.normal(jax.random.key(1), (64, 8))
+
+    def loss(m):
+        out = m(x)
+        rec = jnp.mean(losses.sae_reconstruction_error(out.x_hat, x))
+        return rec + jnp.mean(losses.l0_sparsity(out.pre, out.threshold, bandwidth=0.5))
+
+    grads = nnx.grad(loss)(model)
+    g = np.asarray(grads["log_threshold"][...])
+    assert np.all(np.isfinite(g)) and np.count_nonzero(g) > 0
+
+
+def test_topk_and_batchtopk_counts():
+    pre = jax.random.normal(jax.random.key(0), (8, 20))
+    z = losses.topk_activation(pre, k=3)
+    assert np.all(np.sum(np.asarray(z) != 0, axis=1) <= 3)
+    top3 = np.sort(np.asarray(pre), axis=1)[:, -3:]
+    np.testing.assert_allclose(np.sort(np.asarray(z), axis=1)[:, -3:], np.maximum(top3, 0))
+    zb = losses.batch_topk_activation(jnp.abs(pre) + 0.1, k=3)
+    assert np.sum(np.asarray(zb) != 0) == 3 * 8
+
+
+def test_unit_norm_columns_preserved_by_an_optimizer_step():
+    model = nn.SparseAutoencoder(6, 12, kind="topk", k=2, rngs=nnx.Rngs(0))
+    opt = nnx.Optimizer(model, nn.unit_norm_decoder(optax.adam(0.5)), wrt=nnx.Param)
+    x = jax.random.normal(jax.random.key(2), (32, 6)) * 3.0
+
+    @nnx.jit
+    def step(m, o):
+        grads = nnx.grad(lambda mm: jnp.mean(losses.sae_reconstruction_error(mm(x).x_hat, x)))(m)
+        o.update(m, grads)
+
+    before = np.asarray(model.W_dec[...]).copy()
+    for _ in range(3):
+        step(model, opt)
+    w = np.asarray(model.W_dec[...])
+    assert not np.allclose(w, before)
+    np.testing.assert_allclose(np.linalg.norm(w, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(model.dictionary), axis=0), 1.0, rtol=1e-6)
+
+
+def test_parallel_gradient_component_is_removed():
+    w = jnp.array([[1.0, 0.0], [0.6, 0.8]])
+    g = jnp.array([[2.0, 3.0], [1.0, 1.0]])
+    tx = nn.unit_norm_decoder(optax.sgd(1.0))
+    params = {"W_dec": w, "b": jnp.ones(2)}
+    grads = {"W_dec": g, "b": jnp.ones(2)}
+    updates, _ = tx.update(grads, tx.init(params), params)
+    new = np.asarray(w + updates["W_dec"])
+    # SGD on the projected gradient then renormalise: row 0 moves along e2 only.
+    expected0 = np.array([1.0, -3.0]) / np.sqrt(10.0)
+    np.testing.assert_allclose(new[0], expected0, rtol=1e-6)
+    np.testing.assert_allclose(updates["b"], -1.0)  # other parameters untouched
+
+
+def test_geometric_median_of_collinear_points_is_the_middle_one():
+    x = jnp.array([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0]])
+    np.testing.assert_allclose(nn.geometric_median(x, num_iters=500), [1.0, 0.0], atol=1e-3)
+    model = nn.SparseAutoencoder(2, 4, kind="relu", k=1, rngs=nnx.Rngs(0))
+    model.init_decoder_bias(x)
+    np.testing.assert_allclose(model.b_dec[...], [1.0, 0.0], atol=2e-2)
+
+
+def test_dead_latents_tracked_through_the_engine_step_and_feed_auxk():
+    model = nn.SparseAutoencoder(4, 8, kind="topk", k=2, k_aux=2, dead_after=64, rngs=nnx.Rngs(0))
+    model.b_enc[...] = jnp.array([5.0, 5.0, 0.0, 0, 0, 0, -50.0, -50.0])  # 0, 1 always win
+    terms = [
+        qtrain.Term("rec", lambda o, b: jnp.mean(losses.sae_reconstruction_error(o.x_hat, b.x))),
+        qtrain.Term("auxk", lambda o, b: losses.auxk_loss(b.x - o.x_hat, o.aux_x_hat), 0.1),
+    ]
+    step = jax.jit(qtrain.make_train_step(qtrain.make_objective(*terms)), static_argnums=0)
+    opt = nnx.Optimizer(model, nn.unit_norm_decoder(optax.sgd(1e-4)), wrt=nnx.Param)
+    gd, st = nnx.split((model, opt))
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    for _ in range(3):
+        st, _ = step(gd, st, Batch(x, np.zeros((32, 1), np.float32)), jax.random.key(0))
+    m, _ = nnx.merge(gd, st)
+    since = np.asarray(m.tokens_since_fired[...])
+    np.testing.assert_array_equal(since[:2], 0.0)
+    np.testing.assert_array_equal(since[6:], 96.0)  # 3 steps x 32 examples, never fired
+    assert float(m.dead_fraction()) == pytest.approx(6 / 8)
+    out = m(x)
+    assert np.any(np.asarray(out.aux_x_hat) != 0)  # dead latents reconstruct the residual
+
+
+def test_ista_encoder_recovers_codes_with_the_true_dictionary():
+    ds = data.make_sparse_coding(0, num_samples=64, d_in=16, width=32, k=2)
+    model = nn.SparseAutoencoder(
+        16, 32, kind="ista", k=2, ista_steps=500, ista_penalty=1e-3, rngs=nnx.Rngs(0)
+    )
+    model.W_dec[...] = jnp.asarray(ds.dictionary.T)
+    model.W_enc[...] = jnp.asarray(ds.dictionary)
+    z = np.asarray(model.encode(ds.x))
+    # Noise-free, mu = 1/4 and k = 2 < (1 + 1/mu)/2: the (nonnegative) LASSO solution has the
+    # true support and is shrunk by about lambda; ISTA gets there from the tied encoder.
+    np.testing.assert_array_equal(z > 0.1, ds.codes > 0)
+    np.testing.assert_allclose(z, ds.codes, atol=0.05)
+
+
+def test_topk_recovers_a_planted_incoherent_dictionary():
+    ds = data.make_sparse_coding(0, num_samples=8192, d_in=16, width=24, k=2)
+    model = nn.SparseAutoencoder(16, 24, kind="topk", k=2, rngs=nnx.Rngs(1))
+    opt = nnx.Optimizer(model, nn.unit_norm_decoder(optax.adam(5e-3)), wrt=nnx.Param)
+
+    @nnx.jit
+    def step(m, o, xb):
+        loss = lambda mm: jnp.mean(losses.sae_reconstruction_error(mm(xb).x_hat, xb))  # noqa: E731
+        o.update(m, nnx.grad(loss)(m))
+
+    x = jnp.asarray(ds.x)
+    for t in range(1500):
+        i = (t * 256) % 8192
+        step(model, opt, x[i : i + 256])
+    match = identifiability.dictionary_mcc(np.asarray(model.dictionary), ds.dictionary)
+    assert match.mcc >= 0.95, match.mcc
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=KINDS)
+def test_every_kind_jits_and_shapes(kind):
+    model = nn.SparseAutoencoder(8, 16, kind=kind, k=2, rngs=nnx.Rngs(0))
+    x = jnp.ones((4, 8))
+    out = nnx.jit(lambda m, v: m(v))(model, x)
+    assert out.x_hat.shape == (4, 8) and out.z.shape == (4, 16) and out.aux_x_hat.shape == (4, 8)
+    assert model.encode(x).shape == (4, 16)
+    assert np.all(np.asarray(out.z) >= 0)
+
+
+def test_bad_inputs_are_one_line_errors():
+    with pytest.raises(ValueError, match=r"k must satisfy 1 <= k < width \(16\); got k=16"):
+        nn.SparseAutoencoder(8, 16, kind="topk", k=16, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        nn.SparseAutoencoder(8, 16, kind="nope", rngs=nnx.Rngs(0))
+    model = nn.SparseAutoencoder(8, 16, kind="relu", k=2, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"x must be \[batch, 8\]"):
+        model.encode(jnp.ones((4, 8, 1)))
+    with pytest.raises(ValueError, match="k must satisfy"):
+        losses.topk_activation(jnp.ones((2, 4)), k=4)
+
+
+def test_fvu_and_auxk_closed_forms():
+    x = jnp.array([[1.0, 0.0], [-1.0, 0.0]])
+    assert float(losses.fraction_variance_unexplained(x, x)) == 0.0
+    assert float(losses.fraction_variance_unexplained(jnp.zeros_like(x), x)) == pytest.approx(1.0)
+    assert float(losses.auxk_loss(x, jnp.zeros_like(x))) == pytest.approx(1.0)
+    np.testing.assert_allclose(losses.l1_sparsity(jnp.array([[1.0, -2.0]])), [3.0])
