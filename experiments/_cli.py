@@ -27,7 +27,9 @@ else is done here, once, for every experiment:
   aside to `<workdir>.replaced-<time>/` and starts afresh). Keys in :data:`MAY_CHANGE`
   (raising `train.num_steps`, intervals, progress, `eval.*`), plus the experiment's own
   `run(..., may_change=...)` patterns, may differ: the run continues from its checkpoint.
-  Put :func:`config_record` into results.json so the results say what produced them.
+  The session adds the resolved config to a results.json written inside it (`"config"`),
+  so the results say what produced them. It also refuses `data.num_eval` < 100
+  (:func:`validate_num_eval`).
 * **Stopping.** SIGTERM / Ctrl-C save a checkpoint at the current step (the engine does
   it) and exit with one line and code 128 + signal (143 / 130).
 * **Divergence.** A run whose loss ends `1e5` times above its start finishes, writes its
@@ -239,6 +241,8 @@ def workdir_session(
     """
     from qdjax.train.workdir import WorkdirLock
 
+    if "data" in config and "num_eval" in config.data:
+        validate_num_eval(config.data.num_eval)
     if jax.process_index() != 0:  # process 0 alone owns the workdir's files
         yield
         return
@@ -256,8 +260,28 @@ def workdir_session(
                 f"--workdir={workdir} holds a run with a different config ({shown}); use "
                 f"another --workdir, or --overwrite to move that run aside and start afresh"
             )
-        _write_config_record(workdir, config_record(config))
+        record = config_record(config)
+        _write_config_record(workdir, record)
+        started = time.time()
         yield
+        _add_config_to_results(workdir, record, since=started)
+
+
+def _add_config_to_results(workdir: str, record: dict, *, since: float) -> None:
+    """Adds `"config": record` to a results.json written during the session."""
+    path = os.path.join(workdir, "results.json")
+    try:
+        if os.path.getmtime(path) < since - 1:
+            return
+        with open(path, encoding="utf-8") as f:
+            results = json.load(f)
+    except (OSError, ValueError):
+        return
+    results.setdefault("config", record)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------------------- entrypoint

@@ -6,9 +6,13 @@
 
 Each (method, seed) trains with `configs/default.py` specialised by the method's
 tuned settings (`default.get_config(method)`, i.e. what `--config=...default.py:<method>`
-gives), then the sweep's own `--config.*` overrides. Runs land in
-`workdir/<method>/seed_<k>/` (re-running resumes or skips finished runs); the table goes
-to `workdir/table.md` and `workdir/summary.json`.
+gives), then the sweep's own `--set` overrides. Runs land in `workdir/<method>/seed_<k>/`
+with the workdir safety of every experiment (`experiments._cli.workdir_session`: lock,
+config record). Re-running skips a finished cell only if its recorded config equals the
+requested one; a cell whose recorded config differs in the model, data or objective is
+moved aside (`<cell>.replaced-<time>/`) and rerun; a larger `train.num_steps` continues
+from the cell's checkpoint. The table goes to `workdir/table.md` and `workdir/summary.json`,
+headed by the commit and the command that produced it.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from __future__ import annotations
 import ast
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 from absl import app, flags
 
+from experiments import _cli
 from experiments.synthetic import train
 from experiments.synthetic.configs import default
 
@@ -29,6 +36,46 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.", required=Tr
 _OVERRIDES = flags.DEFINE_multi_string(
     "set", [], "Overrides applied to every run, e.g. --set=train.num_steps=2000."
 )
+_VERBOSE = flags.DEFINE_bool("verbose", False, "Show library INFO logs (Orbax, absl).")
+
+
+def provenance() -> str:
+    """`commit <sha>[ (+ uncommitted changes)]; command: python -m ...` of this process."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def git(*args):
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    sha = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    dirty = (
+        " (+ uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
+    )
+    args = " ".join(sys.argv[1:])
+    return f"commit {sha}{dirty}; command: python -m experiments.synthetic.sweep {args}"
+
+
+def finished(cfg, workdir: str) -> dict | None:
+    """The cell's results if it finished with exactly this config, else None."""
+    done = os.path.join(workdir, "results.json")
+    recorded = _cli.read_config_record(workdir)
+    if recorded is None or not os.path.exists(done):
+        return None
+    fixed, allowed = _cli.config_changes(recorded, _cli.config_record(cfg))
+    if fixed or allowed:
+        return None
+    with open(done) as f:
+        results = json.load(f)
+    return results if results.get("steps") == cfg.train.num_steps else None
+
+
+def run_cell(cfg, workdir: str) -> dict:
+    """Trains one cell in a workdir session; a cell with another config is moved aside."""
+    fixed = _cli.check_workdir_config(cfg, workdir)
+    if fixed:
+        print(f"rerunning {workdir}: its recorded config differs ({'; '.join(fixed[:3])})")
+    with _cli.workdir_session(cfg, workdir, overwrite=True):
+        return train.train_and_evaluate(cfg, workdir)
 
 
 def _apply(cfg, assignment: str) -> None:
@@ -88,6 +135,7 @@ def summarize(rows: list[dict]) -> tuple[str, dict]:
 
 def main(argv):
     del argv
+    _cli.quiet_logging(_VERBOSE.value)
     rows = []
     for method in _METHODS.value:
         if method not in train.METHODS:
@@ -98,16 +146,18 @@ def main(argv):
             for a in _OVERRIDES.value:
                 _apply(cfg, a)
             wd = os.path.join(_WORKDIR.value, method, f"seed_{seed}")
-            done = os.path.join(wd, "results.json")
-            if os.path.exists(done):
-                with open(done) as f:
-                    rows.append(json.load(f))
-                continue
-            rows.append(train.train_and_evaluate(cfg, wd))
+            results = finished(cfg, wd)
+            if results is None:
+                try:
+                    results = run_cell(cfg, wd)
+                except _cli.ConfigError as e:
+                    _cli.fail(str(e))
+            rows.append(results)
     table, summary = summarize(rows)
+    summary["_provenance"] = provenance()
     os.makedirs(_WORKDIR.value, exist_ok=True)
     with open(os.path.join(_WORKDIR.value, "table.md"), "w") as f:
-        f.write(table + "\n")
+        f.write(f"<!-- {summary['_provenance']} -->\n{table}\n")
     with open(os.path.join(_WORKDIR.value, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     print(table)
