@@ -1,13 +1,10 @@
 """Train an autoencoder-family model on the synthetic grid task and report MCC.
 
-Methods (`--config.method`):
-  ae       deterministic MLP autoencoder (no regularizer)
-  betavae  Gaussian VAE, KL weighted by `loss.beta`
-  cliff    AE + Cliff regularizer (KDE cliffs, qdjax.losses.cliff_loss)
-  hfs      AE + Hausdorff factorized support (qdjax.losses.hfs_loss)
-  ioss     AE + independence-of-support penalty (qdjax.losses.ioss_loss)
-  qlae     quantized-latent AE (qdjax.nn.mlp_qlae: per-latent scalar codebooks of
-           `model.num_values` values, quantization + commitment terms, AdamW weight decay)
+Methods (`--config.method`): every method of the registry that applies to vector data,
+`qdjax.methods.names("synthetic")` (ae, betavae, betatcvae, cliff, hfs, ioss, qlae, ...). The
+method brings its whole recipe (model, loss weights and schedule, optimizer, batch size) from
+`qdjax.methods`; `--config.<section>.<key>` overrides one setting. The resolved recipe is
+written into results.json under "recipe".
 """
 
 from __future__ import annotations
@@ -16,46 +13,19 @@ import os
 import time
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
 from flax import nnx
 
-from experiments import _cli
+from experiments import _cli, _methods
 from experiments._cli import require
 from experiments.synthetic import plots
-from qdjax import data, losses, metrics, nn
+from qdjax import data, identifiability, methods, metrics
 from qdjax import train as qtrain
 from qdjax.train import evaluate
 
-METHODS = ("ae", "betavae", "cliff", "hfs", "ioss", "qlae")
-
-
-def _offdiagonal_mean(pairwise):
-    """Wraps a `[d, d]` pairwise kernel (zero diagonal) into its mean over the d(d-1) pairs."""
-
-    def kernel(z):
-        m = pairwise(z)
-        d = m.shape[0]
-        return jnp.sum(m) / max(d * (d - 1), 1)
-
-    return kernel
-
-
-def _cliff_kernel(loss: ml_collections.ConfigDict):
-    """`cliff_loss` with the config's term weights and bandwidth (0 = Silverman's rule)."""
-    weights = losses.CliffWeights(
-        univariate=float(loss.cliff_univariate),
-        bivariate=float(loss.cliff_bivariate),
-        uniform=float(loss.cliff_uniform),
-    )
-    bandwidth = float(loss.cliff_bandwidth) or None
-
-    def kernel(z):
-        return losses.cliff_loss(z, bandwidth=bandwidth, weights=weights)
-
-    return kernel
+METHODS = methods.names("synthetic")
 
 
 def regularizer_weight(loss: ml_collections.ConfigDict):
@@ -64,22 +34,7 @@ def regularizer_weight(loss: ml_collections.ConfigDict):
     Weight 0 for the first `warmup_steps` updates (a plain autoencoder), then a linear ramp to
     the full weight over `ramp_steps` updates.
     """
-    w, warm, ramp = float(loss.regularizer_weight), int(loss.warmup_steps), int(loss.ramp_steps)
-    if warm == 0 and ramp == 0:
-        return w
-
-    def schedule(step):
-        frac = (jnp.asarray(step, jnp.float32) - warm + 1.0) / max(ramp, 1)
-        return w * jnp.clip(frac, 0.0, 1.0)
-
-    return schedule
-
-
-_REGULARIZERS = {
-    "cliff": _cliff_kernel,
-    "hfs": lambda loss: _offdiagonal_mean(losses.hfs_pairwise),
-    "ioss": lambda loss: _offdiagonal_mean(losses.ioss_pairwise),
-}
+    return methods.warmup_schedule(loss.regularizer_weight, loss.warmup_steps, loss.ramp_steps)
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -172,61 +127,34 @@ def make_dataset(config: ml_collections.ConfigDict) -> data.SyntheticDataset:
     )
 
 
-def make_model_and_objective(config: ml_collections.ConfigDict, obs_dim: int):
-    """The model for `config.method` and its weighted objective."""
-    variational = config.method == "betavae"
-    rngs = nnx.Rngs(config.seed)
-    hidden = tuple(config.model.hidden)
-    if config.method == "qlae":
-        model = nn.mlp_qlae(
-            (obs_dim,),
-            config.model.num_latents,
-            hidden=hidden,
-            num_values=config.model.num_values,
-            rngs=rngs,
-        )
-    else:
-        model = nn.mlp_autoencoder(
-            (obs_dim,), config.model.num_latents, hidden=hidden, variational=variational, rngs=rngs
-        )
-    terms = [
-        qtrain.reconstruction_term(config.loss.likelihood, weight=config.loss.reconstruction_weight)
-    ]
-    if config.method == "qlae":
-        terms.extend(
-            qtrain.quantization_terms(
-                quantization=config.loss.quantization_weight,
-                commitment=config.loss.commitment_weight,
-            )
-        )
-    if variational:
-        terms.append(qtrain.kl_term(weight=config.loss.beta))
-    if config.method in _REGULARIZERS:
-        kernel = _REGULARIZERS[config.method](config.loss)
-        terms.append(
-            qtrain.latent_term(config.method, kernel, weight=regularizer_weight(config.loss))
-        )
-    return model, qtrain.make_objective(*terms)
+def build(config: ml_collections.ConfigDict, recipe: methods.Recipe, obs_dim: int):
+    """The registry's model, modules and train step for `recipe` on an MLP of this config."""
+    arch = methods.Architecture(
+        (obs_dim,),
+        config.model.num_latents,
+        "mlp",
+        {"hidden": tuple(config.model.hidden)},
+        dataset_size=config.data.num_train,
+    )
+    return methods.build(recipe, arch, config.seed)
 
 
 def quantized_cells(z: np.ndarray, cells_true: np.ndarray) -> metrics.CellAccuracyResult:
     """Grid cells recovered from the learned codes, scored against the true cells.
 
-    Cliffs of every latent are detected with `qdjax.losses.find_cliffs`; the outermost
-    two (the edges of the bounded support) are dropped and the interior ones are used as
-    thresholds. Agreement is up to permutation of axes and reversal of each axis.
+    The grid (interior cliffs per latent, support edges excluded) is found by
+    `qdjax.identifiability.recover_grid`; agreement is up to permutation of axes and
+    reversal of each axis (`qdjax.metrics.partition_agreement` gives the per-axis AMI).
     """
-    found = losses.find_cliffs(z)
-    thresholds = []
-    for pos, mask in zip(np.asarray(found.positions), np.asarray(found.mask)):
-        p = np.sort(pos[mask])
-        thresholds.append(p[1:-1] if len(p) > 2 else p[:0])
-    pred = metrics.cells_from_thresholds(z, thresholds)
-    return metrics.quantized_cell_accuracy(pred, cells_true)
+    grid = identifiability.recover_grid(z, num_bootstrap=0)
+    return metrics.quantized_cell_accuracy(grid.cells(z), cells_true)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Trains, evaluates MCC on held-out samples, writes `results.json` and plots."""
+    config, recipe = _methods.apply_recipe(
+        config, "synthetic", config.method, num_steps=config.train.num_steps
+    )
     validate(config)
     t0 = time.perf_counter()
     ds = make_dataset(config)
@@ -236,17 +164,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     source = data.ArraySource(
         x_train, s_train, batch_size=config.train.batch_size, seed=config.seed
     )
-    model, objective = make_model_and_objective(config, ds.x.shape[1])
+    built = build(config, recipe, ds.x.shape[1])
     tc = config.train
-    optimizer = nnx.Optimizer(
-        model,
-        qtrain.make_optimizer(
-            learning_rate=tc.learning_rate,
-            weight_decay=tc.weight_decay,
-            clip_value=tc.clip_value or None,
-        ),
-        wrt=nnx.Param,
-    )
 
     def encode(model, x):
         graphdef, state = nnx.split(model)
@@ -262,8 +181,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         }
 
     result = qtrain.train(
-        (model, optimizer),
-        qtrain.make_train_step(objective),
+        built.modules,
+        built.step,
         source,
         workdir=workdir,
         seed=config.seed,
@@ -295,6 +214,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         "wall_time_s": time.perf_counter() - t0,
         "train_examples_per_sec": result.examples_per_sec,
         "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
+        "recipe": recipe.to_json(),
     }
     if config.eval.plot:
         title = f"{config.method}: MCC {pearson.score:.3f}"

@@ -132,6 +132,7 @@ def test_cli_flagfile_then_overrides(tmp_path):
             "--flagfile=experiments/synthetic/flags/cliff_d5.flags",
             f"--workdir={tmp_path}",
             "--config.train.num_steps=2",
+            "--config.loss.warmup_steps=0",  # cliff's recipe warms up for 1000 steps
             "--config.data.num_train=1024",
             "--config.train.progress=false",
             "--config.eval.plot=false",
@@ -145,6 +146,10 @@ def test_cli_flagfile_then_overrides(tmp_path):
     with open(tmp_path / "results.json") as f:
         res = json.load(f)
     assert res["method"] == "cliff" and res["steps"] == 2
+    # the flagfile's recipe (default.py:cliff) and the override both reach results.json
+    assert res["recipe"]["loss"]["regularizer_weight"] == 0.1
+    assert res["recipe"]["train"]["batch_size"] == 512
+    assert res["recipe"]["overridden"] == ["loss.warmup_steps", "train.batch_size"]
 
 
 def test_sweep_table_columns_match_header():

@@ -1,0 +1,47 @@
+"""The method registry: every method by name, with its model, objective and recipe.
+
+    recipe = qd.methods.resolve("cliff", "synthetic", {"loss.regularizer_weight": 0.3})
+    built = qd.methods.build(recipe, qd.methods.Architecture((2,), 2, "mlp", {"hidden": (64,)}))
+    qd.train.train(built.modules, built.step, source, num_steps=..., workdir=...)
+
+`recipe.to_json()` is what experiments write into results.json.
+"""
+
+from qdjax.methods import _catalog  # noqa: F401  (registers the methods)
+from qdjax.methods._parts import schedule as warmup_schedule
+from qdjax.methods._registry import (
+    COMMON_DEFAULTS,
+    DATASET_DEFAULTS,
+    DATASETS,
+    Architecture,
+    Built,
+    Method,
+    Recipe,
+    build,
+    check_run_length,
+    defaults,
+    get,
+    keys,
+    names,
+    register,
+    resolve,
+)
+
+__all__ = [
+    "COMMON_DEFAULTS",
+    "DATASETS",
+    "DATASET_DEFAULTS",
+    "Architecture",
+    "Built",
+    "Method",
+    "Recipe",
+    "build",
+    "check_run_length",
+    "defaults",
+    "get",
+    "keys",
+    "names",
+    "register",
+    "resolve",
+    "warmup_schedule",
+]
