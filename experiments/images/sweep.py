@@ -13,8 +13,20 @@ import importlib
 import os
 import sys
 
+from experiments import _cli
 from experiments._cli import ConfigError
 from experiments.images import train
+
+
+def _parse(old, value: str):
+    """`value` as the type of the config's current value `old` (tuples: comma-separated)."""
+    if isinstance(old, bool):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise ConfigError(f"--set value {value!r} must be true or false")
+        return value.lower() in ("true", "1")
+    if isinstance(old, tuple):
+        return tuple(int(v) for v in value.split(",") if v)
+    return type(old)(value)
 
 
 def main(argv=None) -> int:
@@ -26,6 +38,7 @@ def main(argv=None) -> int:
     p.add_argument("--root", required=True)
     p.add_argument("--set", action="append", default=[], help="dotted.key=value override")
     a = p.parse_args(argv)
+    _cli.quiet_logging()
     try:
         cfg_mod = importlib.import_module(f"experiments.images.configs.{a.config}")
     except ModuleNotFoundError:
@@ -39,17 +52,20 @@ def main(argv=None) -> int:
             c = cfg_mod.get_config(a.dataset)
             c.method, c.seed = method, seed
             c.train.progress = False
-            for item in a.set:
-                key, _, value = item.partition("=")
-                section, _, name = key.rpartition(".")
-                node = c[section] if section else c
-                node[name] = (
-                    type(node[name])(value)
-                    if not isinstance(node[name], tuple)
-                    else (tuple(int(v) for v in value.split(",") if v))
-                )
             try:
-                train.train_and_evaluate(c, workdir)
+                for item in a.set:
+                    key, _, value = item.partition("=")
+                    section, _, name = key.rpartition(".")
+                    node = c[section] if section else c
+                    if name not in node:
+                        raise ConfigError(f"--set {key}: no such config key")
+                    try:
+                        node[name] = _parse(node[name], value)
+                    except ValueError:
+                        raise ConfigError(f"--set {item}: {value!r} is not a {type(node[name])}")
+                # the session records the config (config.json, and "config" in results.json)
+                with _cli.workdir_session(c, workdir):
+                    train.train_and_evaluate(c, workdir)
             except ConfigError as e:
                 print(f"error: {e}", file=sys.stderr)
                 return 2
