@@ -3,15 +3,20 @@
 from qdjax.nn._autoencoders import VAE, Autoencoder, AutoencoderOutput, mlp_autoencoder
 from qdjax.nn._codebooks import FSQQuantizer, GlobalQuantizer, LatentQuantizer, QuantizerOutput
 from qdjax.nn._convnets import (
+    ARCHITECTURES,
+    CONV_TRANSPOSE_IMPLS,
     ConvEncoder,
+    ConvTranspose2x,
     DeconvDecoder,
     InstanceNorm,
     StyleDecoder,
     conv_decoder,
     conv_encoder,
     instance_norm,
+    subpixel_conv_transpose,
 )
 from qdjax.nn._mlp import MLP
+from qdjax.nn._tripod import TanhRoundQuantizer, TripodAutoencoder, tripod
 from qdjax.nn._models import (
     Critic,
     CriticOutput,
@@ -40,6 +45,13 @@ from qdjax.nn._sae import (
 )
 
 __all__ = [
+    "TanhRoundQuantizer",
+    "TripodAutoencoder",
+    "tripod",
+    "ARCHITECTURES",
+    "CONV_TRANSPOSE_IMPLS",
+    "ConvTranspose2x",
+    "subpixel_conv_transpose",
     "SAEOutput",
     "SAEStat",
     "SparseAutoencoder",
