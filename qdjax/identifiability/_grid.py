@@ -284,6 +284,62 @@ def _candidates(t, strength, width, *, min_strength):
     return keep
 
 
+_CELLS_VIEW = 10**6  # view id of the slabs given by the recovered cells of the other axes
+
+
+def _recover_axis(
+    views,
+    x,
+    i,
+    *,
+    scales,
+    num_cells,
+    min_strength,
+    max_smooth_pvalue,
+    refine_segments,
+    scan_kw,
+    extra_scales=(),
+):
+    """Cliffs of one axis: scan, candidates, tests; `(kept, rejected, failed, lo, hi)`."""
+    lo, hi = float(x.min()), float(x.max())
+    floor = 0.0 if num_cells is not None else min_strength
+    t, strength, width, view = _scan(views, lo, hi, scales=scales, **scan_kw)
+    cands = _candidates(t, strength, width, min_strength=floor)
+    recs = _evaluate(cands, t, strength, width, view, views, lo, hi)
+    # Optional second pass: weak cliffs inside each segment between found cliffs, with
+    # the floor resampled on the segment (segment ends act as support edges).
+    found = sorted(r[0] for r in recs if r[1] > min_strength and r[5] <= max_smooth_pvalue)
+    bounds = [lo, *found, hi] if refine_segments else []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        a, b = a + 0.25 * scales[0], b - 0.25 * scales[0]
+        wide = tuple(w for w in (*scales, *extra_scales) if 4 * w <= b - a)
+        if not wide:
+            continue
+        sub = _restrict(views, a, b)
+        ts, ss, ws, vs = _scan(sub, a, b, scales=wide, **scan_kw)
+        # a stricter floor: the segments add many (position, scale) comparisons
+        cs = _candidates(ts, ss, ws, min_strength=2 * min_strength)
+        recs += [r for r in _evaluate(cs, ts, ss, ws, vs, sub, a, b) if r[5] <= max_smooth_pvalue]
+    recs.sort(key=lambda r: -r[1])
+    kept, rejected = [], []
+    for r in recs:
+        if any(abs(r[0] - q[0]) < 0.5 * min(r[4], q[4]) for q in kept):
+            continue  # the same cliff seen by both passes
+        if num_cells is None and (r[1] <= min_strength or r[5] > max_smooth_pvalue):
+            if r[1] > min_strength:
+                rejected.append(r[0])
+            continue
+        kept.append(r)
+        if num_cells is not None and len(kept) == num_cells[i] - 1:
+            break
+    kept.sort(key=lambda r: r[0])
+    failed = num_cells is not None and (
+        len(kept) < num_cells[i] - 1
+        or any(r[1] <= min_strength or r[5] > max_smooth_pvalue for r in kept)
+    )
+    return kept, rejected, failed, lo, hi
+
+
 def recover_grid(
     z,
     *,
@@ -294,9 +350,11 @@ def recover_grid(
     num_null: int = 20,
     null_quantile: float = 0.95,
     max_smooth_pvalue: float = 1e-3,
-    min_strength: float = 1.5,
+    min_strength: float = 2.0,
     num_bootstrap: int = 20,
     refine_segments: bool = False,
+    num_iterations: int = 1,
+    segment_scales: Sequence[float] = (0.32, 0.64),
     seed: int = 0,
 ) -> GridRecovery:
     """Recovers the axis-aligned grid (interior cliffs per axis) of a sample.
@@ -320,6 +378,8 @@ def recover_grid(
       refine_segments: experimental second pass: rescan each segment between found cliffs
         with a floor resampled on that segment (off by default: it found no extra true
         cliff on tuning seeds 0-13 and added false ones on smooth densities).
+      num_iterations: rescans conditioned on the recovered cells of the other axes
+        (view id 1_000_000 in ``view``); 0 = quantile slabs only.
       seed: seed of the resampling.
 
     Returns:
@@ -354,46 +414,38 @@ def recover_grid(
     support = np.zeros((d, 2))
     failed = []
     scan_kw = dict(grid_size=grid_size, num_null=num_null, null_quantile=null_quantile, rng=rng)
+    axis_kw = dict(
+        scales=scales,
+        num_cells=None if num_cells is None else ks,
+        min_strength=min_strength,
+        max_smooth_pvalue=max_smooth_pvalue,
+        refine_segments=refine_segments,
+        scan_kw=scan_kw,
+    )
+    all_views = [dict(_views(u, i, num_slabs)) for i in range(d)]
+    results = [_recover_axis(all_views[i], u[:, i], i, **axis_kw) for i in range(d)]
+    for _ in range(num_iterations if d > 1 else 0):
+        # Condition on the recovered cells of the other axes: slabs that follow the grid
+        # show each conditional cliff at full contrast (quantile slabs mix cells).
+        if any(len(r[0]) == 0 for r in results):
+            break
+        cells = np.stack(
+            [np.searchsorted(sorted(q[0] for q in r[0]), u[:, j]) for j, r in enumerate(results)],
+            axis=1,
+        )
+        for i in range(d):
+            others = np.delete(cells, i, axis=1)
+            _, lab = np.unique(others, axis=0, return_inverse=True)
+            lab = lab.reshape(-1)
+            slabs = [u[lab == b, i] for b in range(lab.max() + 1)]
+            all_views[i][_CELLS_VIEW] = [_slab_stats(v) for v in slabs if v.size >= 20]
+        axis_kw = {**axis_kw, "refine_segments": True, "extra_scales": segment_scales}
+        results = [_recover_axis(all_views[i], u[:, i], i, **axis_kw) for i in range(d)]
     for i in range(d):
-        lo, hi = float(u[:, i].min()), float(u[:, i].max())
+        kept, rejected, is_failed, lo, hi = results[i]
+        views = all_views[i]
         support[i] = (lo, hi)
-        views = dict(_views(u, i, num_slabs))
-        floor = 0.0 if num_cells is not None else min_strength
-        t, strength, width, view = _scan(views, lo, hi, scales=scales, **scan_kw)
-        cands = _candidates(t, strength, width, min_strength=floor)
-        recs = _evaluate(cands, t, strength, width, view, views, lo, hi)
-        # Optional second pass: weak cliffs inside each segment between found cliffs, with
-        # the floor resampled on the segment (segment ends act as support edges).
-        found = sorted(r[0] for r in recs if r[1] > min_strength and r[5] <= max_smooth_pvalue)
-        bounds = [lo, *found, hi] if refine_segments else []
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            a, b = a + 0.25 * scales[0], b - 0.25 * scales[0]
-            wide = tuple(w for w in scales if 4 * w <= b - a)
-            if not wide:
-                continue
-            sub = _restrict(views, a, b)
-            ts, ss, ws, vs = _scan(sub, a, b, scales=wide, **scan_kw)
-            cs = _candidates(ts, ss, ws, min_strength=min_strength)
-            recs += [
-                r for r in _evaluate(cs, ts, ss, ws, vs, sub, a, b) if r[5] <= max_smooth_pvalue
-            ]
-        recs.sort(key=lambda r: -r[1])
-        kept, rejected = [], []
-        for r in recs:
-            if any(abs(r[0] - q[0]) < 0.5 * min(r[4], q[4]) for q in kept):
-                continue  # the same cliff seen by both passes
-            if num_cells is None and (r[1] <= min_strength or r[5] > max_smooth_pvalue):
-                if r[1] > min_strength:
-                    rejected.append(r[0])
-                continue
-            kept.append(r)
-            if num_cells is not None and len(kept) == ks[i] - 1:
-                break
-        kept.sort(key=lambda r: r[0])
-        if num_cells is not None and (
-            len(kept) < ks[i] - 1
-            or any(r[1] <= min_strength or r[5] > max_smooth_pvalue for r in kept)
-        ):
+        if is_failed:
             failed.append(i)
         unc = []
         for c, _, _, vid, w, _ in kept:
