@@ -37,7 +37,7 @@ def sae_table(results: dict) -> str:
     synthetic = results["mode"] == "synthetic"
     head = ["condition", "SAE"] if synthetic else ["SAE"]
     if synthetic:
-        head += ["atom MCC", "atoms |cos|≥0.9", "support F1"]
+        head += ["atom MCC", "atoms with cos ≥ 0.9", "support F1"]
     head += [
         "L0",
         "FVU",
