@@ -223,6 +223,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         )
         plots.plot_marginals(os.path.join(workdir, "marginals.png"), z, pearson.assignment, title)
         results["plots"] = [os.path.join(workdir, n) for n in ("latents.png", "marginals.png")]
+    # Held-out codes with their true latents and cells, for criterion-consistency checks
+    # (`python -m experiments.synthetic.consistency --workdirs=...`).
+    if jax.process_index() == 0:
+        np.savez(os.path.join(workdir, "codes.npz"), z=z, s=s_eval, cells=cells_eval)
     qtrain.write_results(workdir, results)
     print(format_table([results]))
     logging.info("results written to %s", os.path.join(workdir, "results.json"))

@@ -13,6 +13,7 @@ from qdjax.losses._cliff import (
     kde_marginals,
     silverman_bandwidth,
 )
+from qdjax.losses._cliff_variants import CLIFF_VARIANTS, cliff_loss_variant, cliff_variant
 from qdjax.losses._compositional import (
     block_norms,
     block_sparsity_ratio,
@@ -72,6 +73,9 @@ __all__ = [
     "bernoulli_nll",
     "cliff_bivariate",
     "cliff_loss",
+    "cliff_loss_variant",
+    "cliff_variant",
+    "CLIFF_VARIANTS",
     "cliff_uniform_kl",
     "cliff_univariate",
     "find_cliffs",

@@ -1,0 +1,242 @@
+"""Criterion consistency: is the truth the minimum of a latent criterion?
+
+Evaluates any criterion (a callable `z -> {term: scalar}` with a `"total"` entry) on the true
+latents of the synthetic task and on reference codes built from them:
+
+* `truth`, and `warp_a`, `warp_b`: smooth monotone per-axis warps (the theory says these are
+  as good as the truth: identifiability holds up to permutation and monotone warps);
+* `rot5` ... `rot45`: the standardized truth rotated in the plane of the first two axes;
+* `collapse0.5`, `collapse0.2`: every cell squashed toward its centre (factor 0.5, 0.2);
+* `spike_ax<i>`: the most populated cell row of axis `i` squashed to 5% of its width (the
+  "row squashed onto a line" that trained Cliff codes show);
+* `equalize`: per-axis rank transform (uniform marginals; a monotone but kinked warp that
+  erases the marginal cliffs);
+* `trained:<method>`: held-out codes of trained runs (`codes.npz` written by `train.py`).
+
+Every value is the mean over `num_batches` random batches of `batch_size` held-out samples
+(the batch a training step sees). The *margin* of a criterion is
+`min(total over non-truth codes) - max(total over truth and warps)`: positive means the truth
+family scores strictly best.
+
+    python -m experiments.synthetic.consistency --settings=2d,3lat,6cell_deep --seeds=11,12 \
+        --criteria=v1,gap,cond --workdirs='runs/protocol/2d/*/seed_11' \
+        --out=experiments/synthetic/results/consistency.json
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qdjax import losses
+from qdjax.losses import _cliff_variants
+
+Criterion = Callable[[jax.Array], Mapping[str, jax.Array]]
+
+TRUTH_FAMILY = ("truth", "warp_a", "warp_b")
+
+
+def _pairwise_mean(pairwise) -> Criterion:
+    def criterion(z):
+        m = pairwise(z)
+        d = m.shape[0]
+        return {"total": jnp.sum(m) / (d * (d - 1))}
+
+    return criterion
+
+
+def criterion(name: str) -> Criterion:
+    """A named criterion: a Cliff variant (`qdjax.losses.CLIFF_VARIANTS`), `ioss` or `hfs`."""
+    if name == "ioss":
+        return _pairwise_mean(losses.ioss_pairwise)
+    if name == "hfs":
+        return _pairwise_mean(losses.hfs_pairwise)
+    fn = _cliff_variants.cliff_variant(name)
+    return lambda z: fn(z)._asdict()
+
+
+def _standardize(z: np.ndarray) -> np.ndarray:
+    return (z - z.mean(0)) / np.maximum(z.std(0), 1e-12)
+
+
+def reference_codes(
+    s: np.ndarray, cells: np.ndarray, edges, *, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Truth, warps, rotations, collapsed and spiked versions of the true latents `s: [n, d]`.
+
+    Args:
+      s: true latents `[n, d]`.
+      cells: their grid cells `[n, d]` (int).
+      edges: per axis the cell edges (`SyntheticDataset.density.edges`).
+      seed: seed of the random warps.
+
+    Returns:
+      An ordered dict name -> codes `[n, d]` (float64).
+    """
+    s = np.asarray(s, np.float64)
+    n, d = s.shape
+    rng = np.random.default_rng(seed)
+    ss = _standardize(s)
+    out = {"truth": s}
+    for name in ("warp_a", "warp_b"):
+        z = np.empty_like(s)
+        for i in range(d):  # z = a t + (1 - a) tanh(b (t - c)) / b: smooth, slope in [a, 1]
+            a, b, c = rng.uniform(0.3, 0.7), rng.uniform(0.7, 1.5), rng.uniform(-0.7, 0.7)
+            z[:, i] = a * ss[:, i] + (1 - a) * np.tanh(b * (ss[:, i] - c)) / b
+        out[name] = z
+    if d >= 2:
+        for deg in (5, 15, 30, 45):
+            th = np.deg2rad(deg)
+            rot = np.eye(d)
+            rot[:2, :2] = [[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]]
+            out[f"rot{deg}"] = ss @ rot.T
+    for lam in (0.5, 0.2):
+        z = s.copy()
+        for i, e in enumerate(edges):
+            centre = 0.5 * (e[cells[:, i]] + e[cells[:, i] + 1])
+            z[:, i] = centre + lam * (s[:, i] - centre)
+        out[f"collapse{lam}"] = z
+    for i, e in enumerate(edges):
+        k = np.bincount(cells[:, i]).argmax()
+        rows = cells[:, i] == k
+        centre = 0.5 * (e[k] + e[k + 1])
+        z = s.copy()
+        z[rows, i] = centre + 0.05 * (s[rows, i] - centre)
+        out[f"spike_ax{i}"] = z
+    ranks = np.argsort(np.argsort(s, axis=0), axis=0) / (n - 1.0)
+    out["equalize"] = ranks
+    return out
+
+
+def evaluate_criterion(
+    fn: Criterion,
+    codes: Mapping[str, np.ndarray],
+    *,
+    batch_size: int = 512,
+    num_batches: int = 8,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Mean of every term of `fn` over the same random batches of each code."""
+    n = min(len(z) for z in codes.values())
+    if batch_size > n:
+        raise ValueError(f"batch_size {batch_size} exceeds the {n} samples available")
+    rng = np.random.default_rng(seed)
+    batches = [rng.choice(n, batch_size, replace=False) for _ in range(num_batches)]
+    jitted = jax.jit(fn)
+    out = {}
+    for name, z in codes.items():
+        vals = [jitted(jnp.asarray(z[b], jnp.float32)) for b in batches]
+        out[name] = {k: float(np.mean([float(v[k]) for v in vals])) for k in vals[0]}
+    return out
+
+
+def margin(table: Mapping[str, Mapping[str, float]], term: str = "total") -> float:
+    """`min(non-truth) - max(truth family)` of `term`; > 0 means the truth family is best."""
+    truth = [v[term] for k, v in table.items() if k in TRUTH_FAMILY]
+    other = [v[term] for k, v in table.items() if k not in TRUTH_FAMILY]
+    return float(min(other) - max(truth))
+
+
+def load_trained_codes(patterns: list[str], n: int) -> dict[str, np.ndarray]:
+    """`trained:<method>` -> codes from `codes.npz` in every workdir matching `patterns`."""
+    out = {}
+    for pattern in patterns:
+        for wd in sorted(glob.glob(pattern)):
+            path = os.path.join(wd, "codes.npz")
+            res = os.path.join(wd, "results.json")
+            if not (os.path.exists(path) and os.path.exists(res)):
+                continue
+            with open(res) as f:
+                method = json.load(f)["method"]
+            z = np.load(path)["z"].astype(np.float64)
+            if len(z) == n:
+                out[f"trained:{method}"] = z
+    return out
+
+
+def format_table(tables: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    """Markdown: one row per code, one column per criterion (total), plus a margin row."""
+    crits = list(tables)
+    names = list(next(iter(tables.values())))
+    lines = ["| code | " + " | ".join(crits) + " |", "|---" * (len(crits) + 1) + "|"]
+    for name in names:
+        cells = []
+        for c in crits:
+            v = tables[c].get(name, {}).get("total", float("nan"))
+            cells.append(f"{v:.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| **margin** | " + " | ".join(f"**{margin(tables[c]):+.3f}**" for c in crits) + " |"
+    )
+    return "\n".join(lines)
+
+
+def run(settings, seeds, criteria, workdirs, batch_size, num_batches) -> dict:
+    """All (setting, seed, criterion) tables; trained codes from `workdirs` (`{setting}`,
+    `{seed}` substituted)."""
+    from experiments.synthetic import protocol, train
+
+    results = {}
+    for setting in settings:
+        for seed in seeds:
+            cfg = protocol.setting_config(setting, "ae", seed)
+            ds = train.make_dataset(cfg)
+            n_train = cfg.data.num_train
+            s, cells = ds.z[n_train:], ds.cells[n_train:]
+            codes = reference_codes(s, cells, ds.density.edges, seed=seed)
+            pats = [w.format(setting=setting, seed=seed) for w in workdirs]
+            codes.update(load_trained_codes(pats, len(s)))
+            key = f"{setting}/seed_{seed}"
+            results[key] = {}
+            for c in criteria:
+                results[key][c] = evaluate_criterion(
+                    criterion(c), codes, batch_size=batch_size, num_batches=num_batches, seed=seed
+                )
+                print(f"{key} {c}: margin {margin(results[key][c]):+.3f}", file=sys.stderr)
+    return results
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--settings", default="2d")
+    p.add_argument("--seeds", default="11")
+    p.add_argument("--criteria", default="v1")
+    p.add_argument("--workdirs", action="append", default=[])
+    p.add_argument("--batch_size", type=int, default=512)
+    p.add_argument("--num_batches", type=int, default=8)
+    p.add_argument("--out", default=None)
+    a = p.parse_args(argv)
+    try:
+        settings = a.settings.split(",")
+        seeds = [int(x) for x in a.seeds.split(",")]
+        results = run(
+            settings, seeds, a.criteria.split(","), a.workdirs, a.batch_size, a.num_batches
+        )
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    text = "\n\n".join(f"#### {k}\n\n{format_table(v)}" for k, v in results.items())
+    print(text)
+    if a.out:
+        os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
+        cmd = "python -m experiments.synthetic.consistency " + " ".join(
+            sys.argv[1:] if argv is None else argv
+        )
+        with open(a.out, "w") as f:
+            json.dump({"command": cmd, "results": results}, f, indent=1)
+        with open(os.path.splitext(a.out)[0] + ".md", "w") as f:
+            f.write(f"<!-- produced by: {cmd} -->\n\n{text}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,469 @@
+"""One honest protocol: choose hyperparameters on tuning seeds, report on evaluation seeds.
+
+    python -m experiments.synthetic.protocol --workdir=runs/protocol \
+        [--config.methods=ae,ioss,hfs,cliff] [--config.evaluation_seeds=100-109] \
+        [--config.train.num_steps=1500] [--report_only]
+
+Stages (each run is `experiments.synthetic.train.train_and_evaluate` in its own workdir, so
+re-running the command skips finished runs and resumes interrupted ones; a tqdm bar counts
+runs):
+
+1. **Tune** on `tune_setting` and `tuning_seeds` only: every regularized method gets the same
+   budget, `len(candidates)` values of `loss.regularizer_weight` (the method's warm-up and ramp
+   scaled to `train.num_steps`); the candidate with the best mean MCC (Pearson) wins. Methods
+   without a weight (ae) have nothing to tune. Choices go to `workdir/chosen.json`.
+2. **Evaluate** every method with its chosen weight on every setting and every evaluation seed
+   (`evaluation_seeds` for `tune_setting`, `evaluation_seeds_other` for the other settings).
+3. **Report** (`report.py`-style, from results files only): per setting and method,
+   mean ± std of MCC Pearson/Spearman and cell accuracy (grid recovered from the code by
+   `qdjax.identifiability.recover_grid` with the true number of cells, plus the oracle cell
+   accuracy of the best axis thresholds), and the paired difference to the best *baseline*
+   with a bootstrap 95% confidence interval. Written to `workdir/protocol.md` and `.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import ml_collections
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+
+from experiments.synthetic.configs import default
+
+# Data settings: overrides on configs/default.py (the three settings of issue 11).
+SETTINGS = {
+    "2d": {},
+    "3lat": {
+        "data.num_latents": 3,
+        "data.obs_dim": 3,
+        "model.num_latents": 3,
+        "data.cells_per_dim": 3,
+    },
+    "6cell_deep": {"data.cells_per_dim": 6, "data.mixing_layers": 5},
+}
+BASELINES = ("ae", "betavae", "hfs", "ioss", "qlae")  # what the candidates are compared with
+TUNABLE = ("cliff", "cliff_v2", "hfs", "ioss")  # methods with a loss.regularizer_weight
+
+
+def register_cliff_v2() -> None:
+    """Registers `cliff_v2`: Cliff's recipe with the criterion `qdjax.losses.cliff_loss_variant(
+    univariate="conditional", anti_collapse="gap")` (CLIFF_VARIANTS["v2"]), the variant the
+    consistency table ranks best, so the protocol can compare it with v1 under equal budgets.
+
+    Experiment-local until the registry gains a Cliff-variant knob; a no-op if registered.
+    """
+    import dataclasses
+
+    from qdjax import losses
+    from qdjax import train as qtrain
+    from qdjax.losses import _cliff_variants
+
+    try:
+        from qdjax import methods
+        from qdjax.methods import _parts as parts
+    except ImportError:  # no registry in this checkout: cliff_v2 is unavailable
+        return
+
+    if "cliff_v2" in methods.names("synthetic"):
+        return
+
+    def build(recipe, arch, seed):
+        model = parts.autoencoder_model("ae", recipe, arch, seed)
+        weights = losses.CliffWeights(
+            univariate=recipe["loss.cliff_univariate"],
+            bivariate=recipe["loss.cliff_bivariate"],
+            uniform=recipe["loss.cliff_uniform"],
+        )
+        bandwidth = recipe["loss.cliff_bandwidth"] or None
+
+        def kernel(z):
+            return _cliff_variants.cliff_loss_variant(
+                z,
+                bandwidth=bandwidth,
+                univariate="conditional",
+                anti_collapse="gap",
+                weights=weights,
+            )
+
+        weight = parts.schedule(
+            recipe["loss.regularizer_weight"],
+            recipe["loss.warmup_steps"],
+            recipe["loss.ramp_steps"],
+        )
+        terms = [
+            parts.reconstruction(recipe),
+            qtrain.latent_term("cliff_v2", kernel, weight=weight),
+        ]
+        return parts.single_optimizer(model, recipe, qtrain.make_objective(*terms))
+
+    base = methods.get("cliff")
+    methods.register(
+        dataclasses.replace(
+            base,
+            name="cliff_v2",
+            summary="AE + Cliff v2 (conditional cliffs, gap anti-collapse), Cliff's schedule",
+            build=build,
+        )
+    )
+
+
+register_cliff_v2()  # before experiments.synthetic.train is imported (it lists the methods)
+
+
+def get_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.settings = "2d,3lat,6cell_deep"
+    c.methods = "ae,ioss,hfs,cliff"
+    c.tune_setting = "2d"
+    c.tuning_seeds = "0,1"
+    c.evaluation_seeds = "100-109"
+    c.evaluation_seeds_other = "100-104"
+    # Equal tuning budget: the same candidate weights for every regularized method.
+    c.candidates = "0.03,0.1,0.3"
+    c.train = ml_collections.ConfigDict()
+    c.train.num_steps = 1500  # scaled from the recipes' 3000 (warm-up/ramp scaled alike)
+    c.num_bootstrap = 2000
+    return c
+
+
+_CONFIG = config_flags.DEFINE_config_dict("config", get_config(), lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", "runs/protocol", "Output directory.")
+_REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only build the tables from results.")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`"0,1,5-7"` -> `[0, 1, 5, 6, 7]`."""
+    out = []
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        lo, sep, hi = part.partition("-")
+        try:
+            out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+        except ValueError:
+            raise ValueError(f"seeds must look like '0,1,5-7'; got {text!r}") from None
+    return out
+
+
+def _recipe_default(method: str, key: str, fallback):
+    try:
+        from qdjax import methods
+
+        return methods.defaults(method, "synthetic").get(key, fallback)
+    except (ImportError, ValueError):
+        return fallback
+
+
+def tunable(method: str) -> bool:
+    return method in TUNABLE
+
+
+def setting_config(
+    setting: str, method: str, seed: int, *, num_steps: int | None = None, weight=None
+) -> ml_collections.ConfigDict:
+    """`configs/default.py:<method>` with the setting's overrides, `seed`, the run length
+    (the method's warm-up and ramp scaled by `num_steps / 3000`) and the regularizer weight."""
+    if setting not in SETTINGS:
+        raise ValueError(f"unknown setting {setting!r}; use one of {sorted(SETTINGS)}")
+    cfg = default.get_config(method)
+    cfg.seed = int(seed)
+    for key, value in SETTINGS[setting].items():
+        section, name = key.split(".")
+        cfg[section][name] = value
+    if num_steps is not None:
+        base = cfg.train.num_steps
+        cfg.train.num_steps = int(num_steps)
+        for key in ("warmup_steps", "ramp_steps"):
+            v = _recipe_default(method, f"loss.{key}", cfg.loss.get(key)) or 0
+            if v and key in cfg.loss:
+                cfg.loss[key] = int(round(v * num_steps / base))
+    if weight is not None:
+        cfg.loss.regularizer_weight = float(weight)
+    cfg.train.progress = False
+    cfg.eval.plot = False
+    return cfg
+
+
+# ----------------------------------------------------------------------------- cell accuracy
+
+
+def oracle_cell_accuracy(z: np.ndarray, s: np.ndarray, cells: np.ndarray) -> float:
+    """Cell accuracy with the best axis-aligned thresholds (an upper bound for any detector).
+
+    Each true axis is matched to the code axis of highest |Spearman| correlation (one-to-one);
+    for each boundary between true cells `c` and `c + 1` the threshold along the matched axis
+    that best separates `cells <= c` from `cells > c` is chosen (both orientations tried).
+    """
+    from scipy.optimize import linear_sum_assignment
+    from scipy.stats import spearmanr
+
+    from qdjax import metrics
+
+    d = s.shape[1]
+    if d == 1:
+        corr = np.abs(np.atleast_2d(spearmanr(z[:, 0], s[:, 0])[0]))
+    else:
+        corr = np.abs(spearmanr(z, s)[0][: z.shape[1], z.shape[1] :])
+    rows, cols = linear_sum_assignment(-np.nan_to_num(corr))
+    pred = np.zeros_like(cells)
+    for a, b in zip(rows, cols):
+        best = None
+        for sign in (1.0, -1.0):
+            v = sign * z[:, a]
+            order = np.argsort(v)
+            lab = cells[order, b]
+            k = int(cells[:, b].max()) + 1
+            thr = []
+            for c in range(k - 1):  # split maximizing #(lab <= c left) + #(lab > c right)
+                left = np.cumsum(lab <= c)
+                right = np.cumsum((lab > c)[::-1])[::-1]
+                score = left[:-1] + right[1:]
+                i = int(np.argmax(score))
+                thr.append(0.5 * (v[order][i] + v[order][i + 1]))
+            p = metrics.cells_from_thresholds(v[:, None], [np.sort(thr)])[:, 0]
+            acc = float(np.mean(p == cells[:, b]))
+            if best is None or acc > best[0]:
+                best = (acc, p)
+        pred[:, b] = best[1]
+    return float(np.mean(np.all(pred == cells, axis=1)))
+
+
+def grid_cell_accuracy(z: np.ndarray, cells: np.ndarray) -> float:
+    """Cell accuracy of the grid `qdjax.identifiability.recover_grid` finds in the code
+    (told the true number of cells per axis); NaN if the tool is unavailable."""
+    try:
+        from qdjax.identifiability import recover_grid
+    except ImportError:
+        return float("nan")
+    from qdjax import metrics
+
+    k = [int(cells[:, i].max()) + 1 for i in range(cells.shape[1])]
+    g = recover_grid(z, num_cells=k, num_bootstrap=0)
+    pred = metrics.cells_from_thresholds(z, list(g.thresholds))
+    return float(metrics.quantized_cell_accuracy(pred, cells).accuracy)
+
+
+def _cell_metrics(wd: str) -> dict:
+    """Cell accuracies of a finished run, cached in `wd/cells.json`."""
+    path = os.path.join(wd, "cells.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    codes = np.load(os.path.join(wd, "codes.npz"))
+    z, s, cells = codes["z"].astype(np.float64), codes["s"], codes["cells"]
+    out = {
+        "cell_accuracy_grid": grid_cell_accuracy(z, cells),
+        "cell_accuracy_oracle": oracle_cell_accuracy(z, s, cells),
+    }
+    with open(path, "w") as f:
+        json.dump(out, f)
+    return out
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _run(cfg, wd: str) -> dict:
+    from experiments.synthetic import train
+
+    done = os.path.join(wd, "results.json")
+    if not os.path.exists(done) or not os.path.exists(os.path.join(wd, "codes.npz")):
+        train.train_and_evaluate(cfg, wd)
+    with open(done) as f:
+        res = json.load(f)
+    res.update(_cell_metrics(wd))
+    return res
+
+
+def tuning_jobs(c, workdir: str):
+    for method in c.methods.split(","):
+        if not tunable(method):
+            continue
+        for w in c.candidates.split(","):
+            for seed in parse_seeds(c.tuning_seeds):
+                cfg = setting_config(
+                    c.tune_setting, method, seed, num_steps=c.train.num_steps, weight=float(w)
+                )
+                wd = os.path.join(workdir, "tune", c.tune_setting, method, f"w{w}", f"seed_{seed}")
+                yield (method, float(w), seed), cfg, wd
+
+
+def choose(results: dict) -> dict:
+    """Best candidate weight per method by mean tuning MCC (Pearson)."""
+    by: dict = {}
+    for (method, w, _), r in results.items():
+        by.setdefault(method, {}).setdefault(w, []).append(r["mcc_pearson"])
+    return {
+        m: {
+            "weight": max(ws, key=lambda w: np.mean(ws[w])),
+            "tuning_mcc": {str(w): float(np.mean(v)) for w, v in ws.items()},
+        }
+        for m, ws in by.items()
+    }
+
+
+def evaluation_jobs(c, workdir: str, chosen: dict):
+    for setting in c.settings.split(","):
+        seeds = c.evaluation_seeds if setting == c.tune_setting else c.evaluation_seeds_other
+        for method in c.methods.split(","):
+            w = chosen.get(method, {}).get("weight")
+            for seed in parse_seeds(seeds):
+                cfg = setting_config(setting, method, seed, num_steps=c.train.num_steps, weight=w)
+                yield (
+                    (setting, method, seed),
+                    cfg,
+                    os.path.join(workdir, "eval", setting, method, f"seed_{seed}"),
+                )
+
+
+def _validate(c) -> None:
+    for s in c.settings.split(","):
+        if s not in SETTINGS:
+            raise ValueError(f"--config.settings: unknown {s!r}; use {sorted(SETTINGS)}")
+    if c.tune_setting not in c.settings.split(","):
+        raise ValueError("--config.tune_setting must be one of --config.settings")
+    tune, ev = set(parse_seeds(c.tuning_seeds)), set(parse_seeds(c.evaluation_seeds))
+    ev |= set(parse_seeds(c.evaluation_seeds_other))
+    if tune & ev:
+        raise ValueError(f"--config.tuning_seeds and evaluation seeds overlap: {sorted(tune & ev)}")
+    if c.train.num_steps < 100:
+        raise ValueError(f"--config.train.num_steps must be >= 100; got {c.train.num_steps}")
+    [float(w) for w in c.candidates.split(",")]
+
+
+def run_protocol(c, workdir: str) -> None:
+    from tqdm import tqdm
+
+    _validate(c)
+    jobs = list(tuning_jobs(c, workdir))
+    tuned = {}
+    for key, cfg, wd in tqdm(jobs, desc="tune", unit="run"):
+        tuned[key] = _run(cfg, wd)
+    chosen = choose(tuned)
+    with open(os.path.join(workdir, "chosen.json"), "w") as f:
+        json.dump(chosen, f, indent=1)
+    jobs = list(evaluation_jobs(c, workdir, chosen))
+    for _, cfg, wd in tqdm(jobs, desc="evaluate", unit="run"):
+        _run(cfg, wd)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def bootstrap_ci(diff: np.ndarray, num: int, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean of `diff`."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(diff), (num, len(diff)))
+    means = diff[idx].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def collect(workdir: str) -> dict:
+    """`{setting: {method: {seed: results}}}` of every finished evaluation run."""
+    out: dict = {}
+    root = os.path.join(workdir, "eval")
+    for setting in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        for method in sorted(os.listdir(os.path.join(root, setting))):
+            for sd in sorted(os.listdir(os.path.join(root, setting, method))):
+                wd = os.path.join(root, setting, method, sd)
+                if os.path.exists(os.path.join(wd, "results.json")):
+                    with open(os.path.join(wd, "results.json")) as f:
+                        r = json.load(f)
+                    r.update(_cell_metrics(wd))
+                    out.setdefault(setting, {}).setdefault(method, {})[r["seed"]] = r
+    return out
+
+
+_COLUMNS = (
+    ("mcc_pearson", "MCC Pearson", 100.0),
+    ("mcc_spearman", "MCC Spearman", 100.0),
+    ("cell_accuracy_grid", "cell acc. (recover_grid)", 1.0),
+    ("cell_accuracy_oracle", "cell acc. (oracle thr.)", 1.0),
+)
+
+
+def _mean_std(x: np.ndarray, scale: float) -> str:
+    digits = 1 if scale > 1 else 3
+    return f"{np.nanmean(x) * scale:.{digits}f} ± {np.nanstd(x) * scale:.{digits}f}"
+
+
+def report(workdir: str, num_bootstrap: int, command: str) -> tuple[str, dict]:
+    """Markdown tables and a JSON summary built only from results files in `workdir`."""
+    data = collect(workdir)
+    chosen = {}
+    if os.path.exists(os.path.join(workdir, "chosen.json")):
+        with open(os.path.join(workdir, "chosen.json")) as f:
+            chosen = json.load(f)
+    lines = [f"<!-- produced by: {command} -->", ""]
+    summary: dict = {"chosen": chosen, "settings": {}}
+    if chosen:
+        lines.append("Tuning (mean MCC Pearson on tuning seeds; chosen weight in bold):")
+        lines.append("")
+        for m, ch in chosen.items():
+            cells = ", ".join(
+                (f"**{w}: {100 * v:.1f}**" if float(w) == ch["weight"] else f"{w}: {100 * v:.1f}")
+                for w, v in ch["tuning_mcc"].items()
+            )
+            lines.append(f"- {m}: {cells}")
+        lines.append("")
+    for setting, by_method in data.items():
+        seeds = sorted(set.intersection(*(set(v) for v in by_method.values())))
+        steps = {r["steps"] for v in by_method.values() for r in v.values()}
+        lines += [
+            f"### {setting} (evaluation seeds {seeds[0]}-{seeds[-1]}, n = {len(seeds)}, "
+            f"{'/'.join(map(str, sorted(steps)))} steps)",
+            "",
+        ]
+        head = "| method | " + " | ".join(n for _, n, _ in _COLUMNS)
+        lines += [head + " | Δ MCC vs best baseline [95% CI] |", "|---" * (len(_COLUMNS) + 2) + "|"]
+        stats = {}
+        for m, rs in by_method.items():
+            stats[m] = {k: np.array([rs[s].get(k, np.nan) for s in seeds]) for k, _, _ in _COLUMNS}
+        base = [m for m in stats if m in BASELINES]
+        best = max(base, key=lambda m: np.nanmean(stats[m]["mcc_pearson"])) if base else None
+        summary["settings"][setting] = {"seeds": seeds, "best_baseline": best, "methods": {}}
+        for m, st in stats.items():
+            row = [_mean_std(st[k], sc) for k, _, sc in _COLUMNS]
+            entry = {k: [float(x) for x in st[k]] for k, _, _ in _COLUMNS}
+            if best is not None and m != best:
+                diff = 100 * (st["mcc_pearson"] - stats[best]["mcc_pearson"])
+                lo, hi = bootstrap_ci(diff, num_bootstrap)
+                row.append(f"{diff.mean():+.1f} [{lo:+.1f}, {hi:+.1f}] vs {best}")
+                entry["diff_vs_best_baseline"] = [float(diff.mean()), lo, hi]
+            else:
+                row.append("(best baseline)" if m == best else "")
+            lines.append(f"| {m} | " + " | ".join(row) + " |")
+            summary["settings"][setting]["methods"][m] = entry
+        lines.append("")
+    return "\n".join(lines), summary
+
+
+def main(argv) -> None:
+    del argv
+    c, workdir = _CONFIG.value, _WORKDIR.value
+    os.makedirs(workdir, exist_ok=True)
+    command = "python -m experiments.synthetic.protocol " + " ".join(sys.argv[1:])
+    try:
+        if not _REPORT_ONLY.value:
+            t0 = time.perf_counter()
+            run_protocol(c, workdir)
+            print(f"protocol runs done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        else:
+            _validate(c)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    text, summary = report(workdir, c.num_bootstrap, command)
+    summary["command"] = command
+    summary["config"] = c.to_dict()
+    with open(os.path.join(workdir, "protocol.md"), "w") as f:
+        f.write(text + "\n")
+    with open(os.path.join(workdir, "protocol.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    print(text)
+
+
+if __name__ == "__main__":
+    app.run(main)
