@@ -1,5 +1,6 @@
 """Pure loss kernels: arrays in, arrays out (no flax, no configs)."""
 
+from qdjax.losses._bioae import activity_penalty, nonnegativity_penalty
 from qdjax.losses._cliff import (
     Cliffs,
     CliffTerms,
@@ -37,6 +38,12 @@ from qdjax.losses._sae import (
 )
 from qdjax.losses._support import hfs_pairwise, ioss_pairwise
 from qdjax.losses._tc import total_correlation
+from qdjax.losses._tripod import (
+    HessianPenalty,
+    kernel_multiinformation,
+    normalized_hessian_penalty,
+    silverman_factor,
+)
 from qdjax.losses._vae import gaussian_kl, gaussian_sample
 from qdjax.losses._wgan import (
     gradient_penalty,
@@ -45,6 +52,12 @@ from qdjax.losses._wgan import (
 )
 
 __all__ = [
+    "HessianPenalty",
+    "activity_penalty",
+    "kernel_multiinformation",
+    "nonnegativity_penalty",
+    "normalized_hessian_penalty",
+    "silverman_factor",
     "block_norms",
     "block_sparsity_ratio",
     "compositional_contrast",
