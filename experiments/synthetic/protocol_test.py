@@ -1,0 +1,92 @@
+"""Tests of the protocol's seed handling, cell accuracy, bootstrap and report (no training)."""
+
+import json
+import os
+
+import ml_collections
+import numpy as np
+import pytest
+
+from experiments.synthetic import protocol
+from qdjax import data
+
+
+def test_parse_seeds():
+    assert protocol.parse_seeds("0,1,5-7") == [0, 1, 5, 6, 7]
+    assert protocol.parse_seeds("100-102") == [100, 101, 102]
+    with pytest.raises(ValueError, match="0,1,5-7"):
+        protocol.parse_seeds("a-b")
+
+
+def test_tuning_and_evaluation_seeds_must_not_overlap():
+    c = ml_collections.ConfigDict(protocol.get_config().to_dict())
+    c.tuning_seeds = "0,1"
+    c.evaluation_seeds = "1-3"
+    with pytest.raises(ValueError, match="overlap"):
+        protocol._validate(c)
+    c.evaluation_seeds = "100"
+    c.settings = "2d,nope"
+    with pytest.raises(ValueError, match="settings"):
+        protocol._validate(c)
+
+
+def test_bootstrap_ci():
+    lo, hi = protocol.bootstrap_ci(np.full(10, 2.5), 200)
+    assert lo == hi == pytest.approx(2.5)  # constant differences: a zero-width interval
+    diff = np.random.default_rng(0).normal(1.0, 1.0, 400)
+    lo, hi = protocol.bootstrap_ci(diff, 2000)
+    # The mean's standard error is 1/20, so the 95% interval is about mean +- 0.1.
+    assert lo < diff.mean() < hi
+    assert 0.15 < hi - lo < 0.25
+
+
+@pytest.fixture(scope="module")
+def grid():
+    ds = data.make_synthetic(0, 3000)
+    return ds.z.astype(np.float64), ds.cells
+
+
+def test_oracle_cell_accuracy_truth_warp_and_rotation(grid):
+    s, cells = grid
+    assert protocol.oracle_cell_accuracy(s, s, cells) == 1.0
+    warped = np.stack([np.tanh(s[:, 0]), -np.exp(0.5 * s[:, 1])], axis=1)  # monotone, one flipped
+    assert protocol.oracle_cell_accuracy(warped[:, ::-1], s, cells) == 1.0
+    th = np.deg2rad(30.0)
+    rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    assert protocol.oracle_cell_accuracy(s @ rot.T, s, cells) < 0.9
+
+
+def test_setting_config_scales_schedule_and_sets_weight():
+    cfg = protocol.setting_config("3lat", "cliff", 7, num_steps=1500, weight=0.3)
+    assert (cfg.seed, cfg.data.num_latents, cfg.model.num_latents) == (7, 3, 3)
+    assert cfg.train.num_steps == 1500
+    assert cfg.loss.regularizer_weight == 0.3
+    assert cfg.loss.warmup_steps == 500  # the recipe's 1000 of 3000 steps, scaled
+    with pytest.raises(ValueError, match="setting"):
+        protocol.setting_config("4d", "ae", 0)
+
+
+def _fake_run(root, setting, method, seed, mcc):
+    wd = os.path.join(root, "eval", setting, method, f"seed_{seed}")
+    os.makedirs(wd)
+    with open(os.path.join(wd, "results.json"), "w") as f:
+        json.dump({"method": method, "seed": seed, "steps": 10, "mcc_pearson": mcc,
+                   "mcc_spearman": mcc}, f)  # fmt: skip
+    with open(os.path.join(wd, "cells.json"), "w") as f:
+        json.dump({"cell_accuracy_grid": 0.5, "cell_accuracy_oracle": 0.75}, f)
+
+
+def test_report_is_built_from_results_files(tmp_path):
+    # cliff beats the best baseline (ioss) by exactly 2 points on every seed: the paired
+    # difference is +2.0 with a zero-width bootstrap interval; ae is the worse baseline.
+    for seed in (100, 101, 102):
+        _fake_run(tmp_path, "2d", "ae", seed, 0.80 + 0.01 * (seed % 3))
+        _fake_run(tmp_path, "2d", "ioss", seed, 0.90 + 0.01 * (seed - 100))
+        _fake_run(tmp_path, "2d", "cliff", seed, 0.92 + 0.01 * (seed - 100))
+    text, summary = protocol.report(str(tmp_path), 500, "cmd")
+    s = summary["settings"]["2d"]
+    assert s["best_baseline"] == "ioss" and s["seeds"] == [100, 101, 102]
+    np.testing.assert_allclose(s["methods"]["cliff"]["diff_vs_best_baseline"], [2.0] * 3, atol=1e-9)
+    assert "| cliff | 93.0 ± 0.8 |" in text
+    assert "+2.0 [+2.0, +2.0] vs ioss" in text
+    assert "0.750 ± 0.000" in text
