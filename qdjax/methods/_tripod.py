@@ -1,4 +1,5 @@
-"""Tripod and BioAE in the registry (their kernels: qdjax.losses._tripod, qdjax.losses._bioae)."""
+"""Tripod, BioAE and additive decoders in the registry (kernels: qdjax.losses._tripod,
+qdjax.losses._bioae; modules: qdjax.nn._tripod, qdjax.nn._additive)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from qdjax import train as qtrain
 from qdjax._src.typing import Array
 from qdjax.methods import _parts as parts
 from qdjax.methods._registry import Architecture, Built, Method, Recipe, register
+from qdjax.nn._additive import additive_autoencoder
 from qdjax.nn._tripod import tripod
 
 _BOTH = frozenset({"vector", "image"})
@@ -161,5 +163,33 @@ register(
             for d in _IMAGES
         },
         build=_build_bioae,
+    )
+)
+
+
+def _build_additive(recipe: Recipe, arch: Architecture, seed: int) -> Built:
+    if arch.network != "mlp":
+        raise ValueError("additive needs an MLP architecture (vector data); no conv version yet")
+    model = parts.create(
+        additive_autoencoder,
+        arch.input_shape,
+        arch.num_latents,
+        block_size=recipe["model.block_size"],
+        hidden=parts.hidden(arch),
+        seed=seed,
+    )
+    objective = qtrain.make_objective(parts.reconstruction(recipe), *parts.extra_cliff(recipe))
+    return parts.single_optimizer(model, recipe, objective)
+
+
+register(
+    Method(
+        name="additive",
+        summary="AE whose decoder is a sum of per-block MLP decoders (Lachapelle et al. 2023)",
+        reference="Lachapelle et al., NeurIPS 2023 (divyat09/additive_decoder_extrapolation); "
+        "the Cliff paper's additive-decoder baseline; MLP version, common optimizer (not tuned)",
+        data=frozenset({"vector"}),
+        defaults={"model.block_size": 1, "loss.cliff_weight": 0.0},
+        build=_build_additive,
     )
 )

@@ -142,3 +142,20 @@ def test_every_method_trains_two_steps(tmp_path, name, dataset):
     qtrain.write_results(str(tmp_path), {"recipe": recipe.to_json()})
     with open(tmp_path / "results.json") as f:
         assert json.load(f)["recipe"]["method"] == name
+
+
+def test_additive_decoder_is_a_sum_of_block_decoders():
+    from flax import nnx
+
+    from qdjax.nn._additive import additive_autoencoder
+
+    model = additive_autoencoder((5,), 4, block_size=2, hidden=(8,), rngs=nnx.Rngs(0))
+    z = jax.random.normal(jax.random.key(0), (3, 4))
+    zero = jax.numpy.zeros_like(z)
+    # f(z) = f1(z1, z2) + f2(z3, z4): the mixed difference across blocks vanishes
+    a = zero.at[:, :2].set(z[:, :2])
+    b = zero.at[:, 2:].set(z[:, 2:])
+    dec = model.decoder
+    np.testing.assert_allclose(dec(z) - dec(a) - dec(b) + dec(zero), 0.0, atol=1e-5)
+    with pytest.raises(ValueError, match="block_size must divide"):
+        additive_autoencoder((5,), 3, block_size=2, rngs=nnx.Rngs(0))
