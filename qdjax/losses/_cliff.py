@@ -134,7 +134,24 @@ def _check_latents(z: ArrayLike, fn: str) -> Array:
         raise TypeError(f"{fn}: z must be floating point; got {z.dtype}")
     if z.shape[0] < 2:
         raise ValueError(f"{fn}: need at least 2 samples to standardize; got batch {z.shape[0]}")
+    if z.shape[1] < 1:
+        raise ValueError(f"{fn}: need at least 1 latent; got z of shape {z.shape}")
+    if not isinstance(z, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(z))):
+        # eager calls only: under jit a NaN/Inf input gives a NaN loss, which the training
+        # loop reports with the step and the term
+        raise ValueError(f"{fn}: z holds NaN or Inf values; check the encoder outputs")
     return z
+
+
+def _check_bandwidth(bandwidth, fn: str) -> None:
+    if bandwidth is None or isinstance(bandwidth, jax.core.Tracer):
+        return
+    value = np.asarray(bandwidth)
+    if value.ndim != 0 or not np.isfinite(value) or not value > 0:
+        raise ValueError(
+            f"{fn}: bandwidth must be a finite scalar > 0 (None = Silverman's rule); "
+            f"got {bandwidth!r}"
+        )
 
 
 def _check_grid(grid_size: int, grid_range: float, fn: str) -> None:
@@ -200,23 +217,44 @@ def _conditioning_values(num_conditioning: int, conditioning_range: float, dtype
     return jnp.asarray(0.5 * (edges[:-1] + edges[1:]), dtype)
 
 
-def _bivariate(zs: Array, dkernel: Array, h: Array, u: Array, eps: float) -> Array:
-    """Generalized JSD matrix `[d, d]` from standardized latents and unnormalized `K'`."""
+def _pair_index(d: int) -> np.ndarray:
+    """`J[k, i] = (i + k + 1) mod d`: row `k` lists the partner `j` of every `i` at offset
+    `k + 1`, so the `d (d - 1)` rows-by-columns entries are exactly the ordered pairs `i != j`."""
+    return (np.arange(d)[None, :] + np.arange(1, d)[:, None]) % d
+
+
+def _bivariate_pairs(zs: Array, dkernel: Array, h: Array, u: Array, eps: float) -> Array:
+    """Generalized JSD of the ordered pairs `(i, J[k, i])`, `[d - 1, d]` (no diagonal pairs).
+
+    `D[k, i, m, t] = sum_b w_m(z_{b J[k,i]}) K'((t - z_bi)/h)` is one contraction over the batch
+    batched over `i` (`d` matmuls `[(d - 1) M, B] x [B, T]`), so the `d` diagonal pairs
+    `i = j`, which the loss discards, are never computed: `d (d - 1) M T B` multiply-adds.
+    """
     d = zs.shape[1]
+    pairs = _pair_index(d)  # [d - 1, d]
     w = jnp.exp(-0.5 * jnp.square((zs[:, None, :] - u[None, :, None]) / h))  # [B, M, d]
-    # D[i, j, m, t] = sum_b w_m(z_bj) K'((t - z_bi)/h): one [d M, B] x [B, T d] contraction.
-    deriv = jnp.einsum("bmj,bti->ijmt", w, dkernel)
+    deriv = jnp.einsum("bmki,bti->kimt", w[:, :, pairs], dkernel)  # [d - 1, d, M, T]
     mass = jnp.sum(w, axis=0)  # [M, d], h sqrt(2 pi) B p_j(u_m)
     # Floor the conditioning mass at eps (not at the dtype's tiny): an empty slab has
     # deriv = 0 and mass ~ 0, and d(deriv / mass) / d mass = -deriv / mass^2 would be 0 / 0.
-    norm = jnp.square(h) * math.sqrt(2.0 * math.pi) * jnp.maximum(mass, eps)
-    deriv = deriv / norm.T[None, :, :, None]  # d/dt p(t | z_j = u_m)
-    q = _normalize(jnp.abs(deriv), eps, axis=-1)  # [d, d, M, T]
+    norm = jnp.square(h) * math.sqrt(2.0 * math.pi) * jnp.maximum(mass, eps)  # [M, d]
+    deriv = deriv / jnp.transpose(norm[:, pairs], (1, 2, 0))[..., None]  # d/dt p(t | z_j = u_m)
+    q = _normalize(jnp.abs(deriv), eps, axis=-1)  # [d - 1, d, M, T]
     total = jnp.maximum(jnp.sum(mass, axis=0, keepdims=True), eps)
-    pi = (mass / total).T  # [d(j), M]
-    mixture = jnp.einsum("jm,ijmt->ijt", pi, q)
-    jsd = _entropy(mixture, eps) - jnp.einsum("jm,ijm->ij", pi, _entropy(q, eps))
-    return jsd * (1.0 - jnp.eye(d, dtype=jsd.dtype))
+    pi = jnp.transpose((mass / total)[:, pairs], (1, 2, 0))  # [d - 1, d, M]
+    mixture = jnp.einsum("kim,kimt->kit", pi, q)
+    return _entropy(mixture, eps) - jnp.einsum("kim,kim->ki", pi, _entropy(q, eps))
+
+
+def _bivariate(zs: Array, dkernel: Array, h: Array, u: Array, eps: float) -> Array:
+    """Generalized JSD matrix `[d, d]` (zero diagonal) from :func:`_bivariate_pairs`."""
+    d = zs.shape[1]
+    if d == 1:
+        return jnp.zeros((1, 1), zs.dtype)
+    pairs = _pair_index(d)
+    rows = np.broadcast_to(np.arange(d)[None, :], pairs.shape)
+    jsd = _bivariate_pairs(zs, dkernel, h, u, eps)
+    return jnp.zeros((d, d), jsd.dtype).at[rows, pairs].set(jsd)
 
 
 def kde_marginals(
@@ -255,6 +293,7 @@ def kde_marginals(
       (11, 1)
     """
     z = _check_latents(z, "kde_marginals")
+    _check_bandwidth(bandwidth, "kde_marginals")
     _check_grid(grid_size, grid_range, "kde_marginals")
     zs, mean, scale, grid, h, x = _setup(z, bandwidth, grid_size, grid_range, eps)
     kernel = jnp.exp(-0.5 * jnp.square(x))
@@ -305,6 +344,7 @@ def cliff_univariate(
       (2,)
     """
     z = _check_latents(z, "cliff_univariate")
+    _check_bandwidth(bandwidth, "cliff_univariate")
     m = kde_marginals(z, bandwidth=bandwidth, grid_size=grid_size, grid_range=grid_range, eps=eps)
     return _univariate(m.derivative, eps)
 
@@ -342,9 +382,10 @@ def cliff_bivariate(
         \\mathrm{JSD}_{ij} = H\\Big(\\sum_m \\pi_{jm} q_{ijm}\\Big) - \\sum_m \\pi_{jm} H(q_{ijm})
 
     with `H` as in :func:`cliff_univariate`. It is 0 when the cliff positions along `z_i` do
-    not move with `z_j` (axis-aligned grid) and grows when they do (rotated grid). All `d^2`
-    pairs come from a single contraction over the batch of shapes `[B, M d] x [B, T d]` (a
-    matmul), so memory is `O(B T d + d^2 M T)`, never `O(B^2)`.
+    not move with `z_j` (axis-aligned grid) and grows when they do (rotated grid). All
+    `d (d - 1)` off-diagonal pairs come from one contraction over the batch, batched over `i`
+    (`d` matmuls `[(d - 1) M, B] x [B, T]`; the diagonal pairs are never computed), so memory
+    is `O(B T d + d^2 M T)`, never `O(B^2)`.
 
     Conditioning values are a fixed grid, not batch quantiles: the anti-collapse term drives each
     standardized marginal toward the uniform on :math:`[-\\sqrt3, \\sqrt3]`, where bin midpoints
@@ -374,6 +415,7 @@ def cliff_bivariate(
       (3, 3)
     """
     z = _check_latents(z, "cliff_bivariate")
+    _check_bandwidth(bandwidth, "cliff_bivariate")
     _check_grid(grid_size, grid_range, "cliff_bivariate")
     if num_conditioning < 1:
         raise ValueError(f"cliff_bivariate: num_conditioning must be >= 1; got {num_conditioning}")
@@ -425,6 +467,7 @@ def cliff_uniform_kl(
       True
     """
     z = _check_latents(z, "cliff_uniform_kl")
+    _check_bandwidth(bandwidth, "cliff_uniform_kl")
     _check_grid(grid_size, grid_range, "cliff_uniform_kl")
     inside = _uniform_slice(grid_size, grid_range)
     _, _, _, _, h, x = _setup(z, bandwidth, grid_size, grid_range, eps)
@@ -483,6 +526,7 @@ def cliff_loss(
       ((), dtype('float32'))
     """
     z = _check_latents(z, "cliff_loss")
+    _check_bandwidth(bandwidth, "cliff_loss")
     _check_grid(grid_size, grid_range, "cliff_loss")
     if num_conditioning < 1:
         raise ValueError(f"cliff_loss: num_conditioning must be >= 1; got {num_conditioning}")
@@ -495,7 +539,7 @@ def cliff_loss(
     uniform = jnp.mean(_uniform_kl(x[:, inside], h, eps))
     if d > 1:
         u = _conditioning_values(num_conditioning, conditioning_range, z.dtype)
-        bivariate = jnp.sum(_bivariate(zs, dkernel, h, u, eps)) / (d * (d - 1))
+        bivariate = jnp.sum(_bivariate_pairs(zs, dkernel, h, u, eps)) / (d * (d - 1))
     else:
         bivariate = jnp.zeros((), z.dtype)
     total = (
@@ -548,6 +592,7 @@ def find_cliffs(
       [0.0, 1.0]
     """
     z = _check_latents(z, "find_cliffs")
+    _check_bandwidth(bandwidth, "find_cliffs")
     if not 1 <= max_cliffs <= grid_size - 2:
         raise ValueError(f"find_cliffs: max_cliffs must be in [1, grid_size - 2]; got {max_cliffs}")
     m = kde_marginals(z, bandwidth=bandwidth, grid_size=grid_size, grid_range=grid_range, eps=eps)

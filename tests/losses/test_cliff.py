@@ -354,3 +354,60 @@ def test_finite_gradients_when_a_conditioning_slab_is_empty(bandwidth):
         jnp.asarray(z, jnp.float32)
     )
     assert np.all(np.isfinite(np.asarray(grads)))
+
+
+# --- diagonal-skipping bivariate contraction (issue 16) ---------------------------------------
+
+
+def _dense_bivariate(zs, dkernel, h, u, eps):
+    """The previous formulation (commit 52551a2): all d^2 pairs in one einsum, diagonal masked."""
+    d = zs.shape[1]
+    w = jnp.exp(-0.5 * jnp.square((zs[:, None, :] - u[None, :, None]) / h))
+    deriv = jnp.einsum("bmj,bti->ijmt", w, dkernel)
+    mass = jnp.sum(w, axis=0)
+    norm = jnp.square(h) * math.sqrt(2.0 * math.pi) * jnp.maximum(mass, eps)
+    deriv = deriv / norm.T[None, :, :, None]
+    q = jnp.abs(deriv) / (jnp.sum(jnp.abs(deriv), axis=-1, keepdims=True) + eps)
+    pi = (mass / jnp.maximum(jnp.sum(mass, axis=0, keepdims=True), eps)).T
+    mixture = jnp.einsum("jm,ijmt->ijt", pi, q)
+    ent = lambda p: -jnp.sum(p * jnp.log(p + eps), axis=-1)  # noqa: E731
+    jsd = ent(mixture) - jnp.einsum("jm,ijm->ij", pi, ent(q))
+    return jsd * (1.0 - jnp.eye(d, dtype=jsd.dtype))
+
+
+@pytest.mark.parametrize("d", [2, 3, 5])
+def test_diagonal_skip_equals_previous_formulation(d):
+    z = _mixed_batch(num=48, d=d, seed=d)
+    with jax.enable_x64(True):
+        zj = jnp.asarray(z, jnp.float64)
+        zs, _, _, _, h, x = _cliff._setup(zj, 0.4, SMALL["grid_size"], SMALL["grid_range"], 1e-6)
+        dkernel = -x * jnp.exp(-0.5 * jnp.square(x))
+        u = _cliff._conditioning_values(SMALL["num_conditioning"], SQRT3, zj.dtype)
+        ref = _dense_bivariate(zs, dkernel, h, u, 1e-6)
+        got = jax.jit(lambda x: _cliff.cliff_bivariate(x, bandwidth=0.4, **SMALL))(zj)
+        terms = jax.jit(lambda x: _cliff.cliff_loss(x, bandwidth=0.4, **SMALL))(zj)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(terms.bivariate, np.sum(np.asarray(ref)) / (d * (d - 1)), rtol=1e-12)
+    if d == 3:  # and the naive pair-by-pair reference
+        _, biv, _ = reference_terms(z, bandwidth=0.4, **SMALL)
+        np.testing.assert_allclose(got, biv, rtol=1e-9, atol=1e-12)
+
+
+def test_rejects_nonfinite_inputs_bad_bandwidth_and_zero_latents():
+    z = np.random.default_rng(0).normal(size=(16, 2)).astype(np.float32)
+    for bad in (np.nan, np.inf, -np.inf):
+        zb = z.copy()
+        zb[3, 1] = bad
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            _cliff.cliff_loss(zb)
+    for h in (0.0, -0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="bandwidth must be a finite scalar > 0"):
+            _cliff.cliff_loss(z, bandwidth=h)
+        with pytest.raises(ValueError, match="bandwidth"):
+            _cliff.find_cliffs(z, bandwidth=h)
+    with pytest.raises(ValueError, match="at least 1 latent"):
+        _cliff.cliff_loss(np.zeros((16, 0), np.float32))
+    # under jit the value check cannot run: a NaN input gives a NaN loss (reported by the loop)
+    zb = z.copy()
+    zb[0, 0] = np.nan
+    assert np.isnan(float(_jit_loss(jnp.asarray(zb)).total))
