@@ -69,6 +69,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"must be between 1 and data.num_eval ({d.num_eval}); got {d.num_eval_curve}",
     )
     require(d.render_supersample >= 1, "data.render_supersample", "must be >= 1")
+    require(
+        d.render_size >= 16 and d.render_size % 16 == 0,
+        "data.render_size",
+        f"must be a multiple of 16 (64 = Shapes3D); got {d.render_size}",
+    )
     require(m.num_latents >= 0, "model.num_latents", f"must be >= 0; got {m.num_latents}")
     require(m.num_values >= 2, "model.num_values", f"must be >= 2; got {m.num_values}")
     archs = ("dlib", "qlae")
@@ -123,9 +128,9 @@ def _has_file(config) -> bool:
 
 
 @functools.cache
-def _renderer(supersample: int) -> qdata.Shapes3DRenderer:
-    """One ray-marched geometry table per process (sweeps and tests reuse it)."""
-    return qdata.Shapes3DRenderer(supersample=supersample)
+def _renderer(size: int, supersample: int) -> qdata.Shapes3DRenderer:
+    """One ray-marched geometry table per process and size (sweeps and tests reuse it)."""
+    return qdata.Shapes3DRenderer(size=size, supersample=supersample)
 
 
 def make_data(config: ml_collections.ConfigDict) -> Data:
@@ -136,7 +141,7 @@ def make_data(config: ml_collections.ConfigDict) -> Data:
         d.source == "auto" and config.dataset == "shapes3d" and not _has_file(config)
     )
     if procedural:
-        renderer = _renderer(int(d.render_supersample))
+        renderer = _renderer(int(d.render_size), int(d.render_supersample))
         source = qdata.ProceduralSource(renderer, batch_size=b, seed=config.seed)
         s_eval = source.sample_factors(d.num_eval, rng)
         x_eval = source.images(s_eval)

@@ -25,6 +25,7 @@ def get_config(dataset: str | None = None) -> ml_collections.ConfigDict:
     c.data.num_eval_curve = 256  # held-out examples for the PSNR logged during training
     c.data.device_budget_gb = 16.0  # datasets up to this size are held on the device
     c.data.render_supersample = 2  # procedural stand-in: rays per pixel per axis
+    c.data.render_size = 64  # procedural stand-in: image size (64 = Shapes3D; 16 in tests)
 
     c.model = ml_collections.ConfigDict()
     c.model.num_latents = 0  # 0 = twice the number of factors (QLAE default)

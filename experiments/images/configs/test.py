@@ -1,4 +1,4 @@
-"""Tiny CPU config for `train_test.py`: two steps, a tiny dlib net, 16x16 renderer buffers."""
+"""Tiny CPU config for `train_test.py`: two steps, a tiny dlib net, 16x16 stand-in images."""
 
 from experiments.images.configs import default
 
@@ -9,6 +9,7 @@ def get_config(dataset: str | None = None):
     c.data.num_eval = 128
     c.data.num_eval_curve = 16
     c.data.render_supersample = 1
+    c.data.render_size = 16  # 16x16 stand-in images: cheap tables, tiny convs
     c.model.architecture = "dlib"
     c.model.channels = (4, 4, 8, 8)
     c.model.dense = (16,)
