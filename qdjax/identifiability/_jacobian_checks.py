@@ -303,7 +303,7 @@ def cross_derivatives(
 
 @dataclasses.dataclass(frozen=True)
 class TypeHVerdict(Verdict):
-    """H2 (additivity over groups). ``pairs``: latent pairs tested; ``ratio``: their max over
+    """H2 (additivity over groups). ``pairs``: latent pairs ``i <= j`` tested; ``ratio``: max over
     points of the normalized cross derivative; ``cross[k, l]``: max ratio between groups;
     ``groups_h``: components of G_H (edge = ratio > tolerance) over all latent pairs."""
 
@@ -318,18 +318,31 @@ def type_h(decode: Callable, z, groups: Groups, *, tol: float = 1e-3) -> TypeHVe
     tol = _check_tol(tol, "tol_h")
     z = np.asarray(z)
     d_z = z.shape[1]
-    pairs = np.array([(i, j) for i in range(d_z) for j in range(i + 1, d_z)], np.int32)
-    if len(pairs) == 0:
-        return TypeHVerdict(None, tol, "one latent: no pairs", groups, groups_h=((0,),))
+    # All pairs i <= j: the diagonal tells a piecewise-linear decoder (all zero) apart.
+    pairs = np.array([(i, j) for i in range(d_z) for j in range(i, d_z)], np.int32)
     h, jc, sigma = cross_derivatives(decode, z, pairs)
     col = np.sqrt(np.mean(np.square(jc), 0))  # RMS over points of ‖∂g/∂z_i‖
     ratio = (h * sigma / np.maximum(col[pairs[:, 0]] * col[pairs[:, 1]], 1e-30)).max(0)
+    if ratio.max() <= tol:
+        return TypeHVerdict(
+            None,
+            tol,
+            "every second derivative vanishes at the sampled points (a piecewise-linear "
+            "decoder, e.g. ReLU): H2 cannot tell groups apart",
+            groups,
+            pairs,
+            ratio,
+            np.zeros((len(groups), len(groups))),
+            tuple((i,) for i in range(d_z)),
+        )
     label = np.empty(d_z, np.int64)
     for k, g in enumerate(groups):
         label[list(g)] = k
     cross = np.zeros((len(groups), len(groups)))
     adj = np.zeros((d_z, d_z), bool)
     for (i, j), r in zip(pairs, ratio):
+        if i == j:
+            continue
         a, b = label[i], label[j]
         if a != b:
             cross[a, b] = cross[b, a] = max(cross[a, b], r)

@@ -159,3 +159,9 @@ def test_bad_input_one_clear_error():
         qi.jacobian_groups(dec, z, tol=-1.0)
     with pytest.raises(TypeError, match="Wrap a batched decoder"):
         qi.decoder_jacobians(lambda z: z @ np.ones((5, 3)), z)
+
+
+def test_h2_cannot_tell_on_a_piecewise_linear_decoder():
+    w1, w2 = np.random.default_rng(5).standard_normal((2, 4, 4)).astype(np.float32)
+    relu_net = lambda z: jnp.maximum(z @ w1, 0.0) @ w2  # noqa: E731  zero Hessian a.e.
+    assert qi.type_h(relu_net, points(4), GROUPS).holds is None
