@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 
@@ -61,11 +62,13 @@ def measure(kind, *, d_in, width, k, batch, steps):
     compile_s = time.perf_counter() - t
     state, aux = compiled(state, b, key)  # warm-up
     jax.block_until_ready(aux)
-    t = time.perf_counter()
+    per_step = []
     for _ in range(steps):
+        t = time.perf_counter()
         state, aux = compiled(state, b, key)
-    jax.block_until_ready((state, aux))
-    run_s = time.perf_counter() - t
+        jax.block_until_ready((state, aux))
+        per_step.append(time.perf_counter() - t)
+    run_s = sum(per_step)
     m, _ = nnx.merge(graphdef, state)
     t = time.perf_counter()
     mu = identifiability.mutual_coherence(np.asarray(m.dictionary))
@@ -75,11 +78,35 @@ def measure(kind, *, d_in, width, k, batch, steps):
         "compile_s": compile_s,
         "steps": steps,
         "seconds": run_s,
+        "step_seconds": per_step,
         "samples_per_s": steps * batch / run_s,
         "loss": float(aux["loss"]),
         "coherence_s": coh_s,
         "mutual_coherence": mu,
     }
+
+
+_SOURCES = (
+    "benchmarks/sae.py",
+    "qdjax/nn/_sae.py",
+    "qdjax/losses/_sae.py",
+    "qdjax/identifiability/_coherence.py",
+    "qdjax/train/step.py",
+)
+
+
+def _commit() -> str:
+    """The checked-out commit (``+dirty`` when tracked files differ), or ``unknown``."""
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "diff", "--quiet", "HEAD", "--", *_SOURCES], check=False
+        ).returncode
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def main(argv=None):
@@ -92,6 +119,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--kinds", default="topk,relu")
     a = p.parse_args(argv)
+    load_before = os.getloadavg()
     rows = []
     for kind in a.kinds.split(","):
         r = measure(kind, d_in=a.d_in, width=a.width, k=a.k, batch=a.batch, steps=a.steps)
@@ -102,7 +130,11 @@ def main(argv=None):
         "device": str(jax.devices()[0]),
         "platform": platform.platform(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(),
-        "loadavg": os.getloadavg(),
+        "commit": _commit(),
+        "jax": jax.__version__,
+        "cpu_count": os.cpu_count(),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
         "command": " ".join(["python -m benchmarks.sae", *(argv or sys.argv[1:])]),
         "config": {"d_in": a.d_in, "width": a.width, "k": a.k, "batch": a.batch},
         "results": rows,
