@@ -67,6 +67,36 @@ def _as_sizes(num_values: int | Sequence[int], num_latents: int, name: str) -> n
     return sizes
 
 
+def _check_indices(indices: Array, sizes: Sequence[int], name: str) -> Array:
+    """Integer indices `[..., num_latents]`, each in `[0, sizes[i])`.
+
+    Concrete indices out of range raise a ValueError naming the latent. Traced indices (under
+    `jit`) cannot be checked: they are clipped to `[0, sizes[i] - 1]`, so `lookup` never
+    returns NaN, padding or a wrapped-around value.
+    """
+    indices = jnp.asarray(indices)
+    num_latents = len(sizes)
+    if not jnp.issubdtype(indices.dtype, jnp.integer):
+        raise TypeError(f"{name}.lookup: indices must be integers; got {indices.dtype}")
+    if indices.ndim < 1 or indices.shape[-1] != num_latents:
+        raise ValueError(
+            f"{name}.lookup: expected indices [..., {num_latents}]; got shape {indices.shape}"
+        )
+    upper = np.asarray(sizes, np.int64)
+    if not isinstance(indices, jax.core.Tracer):
+        host = np.asarray(indices)
+        bad = (host < 0) | (host >= upper)
+        if bad.any():
+            i = int(np.nonzero(bad.reshape(-1, num_latents).any(axis=0))[0][0])
+            value = int(host[..., i][bad[..., i]][0])
+            raise ValueError(
+                f"{name}.lookup: index {value} out of range for latent {i}, which has "
+                f"{int(upper[i])} values (valid 0..{int(upper[i]) - 1})"
+            )
+    top = jnp.asarray(upper - 1, indices.dtype).reshape((1,) * (indices.ndim - 1) + (-1,))
+    return jnp.clip(indices, 0, top)
+
+
 class LatentQuantizer(nnx.Module):
     """Per-latent scalar codebooks (QLAE): latent `i` snaps to the nearest of its own values.
 
@@ -113,8 +143,10 @@ class LatentQuantizer(nnx.Module):
         return QuantizerOutput(z_c, z_q, indices, _straight_through(z_c, z_q))
 
     def lookup(self, indices: Array) -> Array:
-        """Codebook values `V[i, indices[:, i]]` for int indices `[batch, num_latents]`."""
-        indices = jnp.asarray(indices)
+        """Codebook values `V[i, indices[:, i]]` for int indices `[batch, num_latents]`.
+
+        Out-of-range indices raise a ValueError (clipped when traced under `jit`)."""
+        indices = _check_indices(indices, self.num_values, "LatentQuantizer")
         vals = jnp.take_along_axis(self.codebook[...][None], indices[..., None], axis=-1)
         return vals[..., 0]
 
@@ -151,8 +183,11 @@ class GlobalQuantizer(nnx.Module):
         return QuantizerOutput(z_c, z_q, indices, _straight_through(z_c, z_q))
 
     def lookup(self, indices: Array) -> Array:
-        """Codebook values `v[indices]` for int indices `[batch, num_latents]`."""
-        return jnp.take(self.codebook[...], jnp.asarray(indices), axis=0)
+        """Codebook values `v[indices]` for int indices `[batch, num_latents]`.
+
+        Out-of-range indices raise a ValueError (clipped when traced under `jit`)."""
+        indices = _check_indices(indices, (self.num_values,) * self.num_latents, "GlobalQuantizer")
+        return jnp.take(self.codebook[...], indices, axis=0)
 
 
 class FSQQuantizer(nnx.Module):
@@ -214,6 +249,10 @@ class FSQQuantizer(nnx.Module):
         return QuantizerOutput(z_c, z_q, indices, _straight_through(z_c, z_q))
 
     def lookup(self, indices: Array) -> Array:
-        """Quantized values for int level indices `[batch, num_latents]`."""
+        """Quantized values for int level indices `[batch, num_latents]`.
+
+        Out-of-range indices raise a ValueError (clipped when traced under `jit`)."""
+        indices = _check_indices(indices, self.num_levels, "FSQQuantizer")
         _, _, _, width = self._constants(jnp.float32)
-        return (jnp.asarray(indices, jnp.float32) - width[None]) / width[None]
+        width = width.reshape((1,) * (indices.ndim - 1) + (-1,))
+        return (indices.astype(jnp.float32) - width) / width

@@ -136,3 +136,32 @@ def test_bad_shapes():
         _codebooks.LatentQuantizer(3, 0, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="num_levels"):
         _codebooks.FSQQuantizer(2, 1, rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize("kind", ["latent", "latent_ragged", "global", "fsq"])
+def test_lookup_rejects_out_of_range_indices_and_clips_under_jit(kind):
+    sizes = {"latent": 4, "latent_ragged": (4, 2, 3), "global": 4, "fsq": (4, 2, 3)}[kind]
+    q = {
+        "latent": lambda: _codebooks.LatentQuantizer(3, sizes, rngs=nnx.Rngs(0)),
+        "latent_ragged": lambda: _codebooks.LatentQuantizer(3, sizes, rngs=nnx.Rngs(0)),
+        "global": lambda: _codebooks.GlobalQuantizer(3, sizes, rngs=nnx.Rngs(0)),
+        "fsq": lambda: _codebooks.FSQQuantizer(3, sizes, rngs=nnx.Rngs(0)),
+    }[kind]()
+    top = np.broadcast_to(np.asarray(sizes), (3,)) - 1
+    ok = np.stack([np.zeros(3, np.int32), top.astype(np.int32)])
+    last = q.lookup(ok)
+    assert np.all(np.isfinite(np.asarray(last)))
+    for bad, latent in (
+        ([0, 0, -1], 2),
+        ([int(top[0]) + 1, 0, 0], 0),
+        ([0, int(top[1]) + 1, 0], 1),
+    ):
+        with pytest.raises(ValueError, match=f"out of range for latent {latent}"):
+            q.lookup(np.asarray([bad], np.int32))
+    with pytest.raises(TypeError, match="integers"):
+        q.lookup(np.zeros((1, 3), np.float32))
+    with pytest.raises(ValueError, match="expected indices"):
+        q.lookup(np.zeros((1, 2), np.int32))
+    # under jit the check cannot run: indices are clipped to the valid range (documented)
+    far = np.asarray([[-5, -5, -5], [99, 99, 99]], np.int32)
+    np.testing.assert_allclose(jax.jit(q.lookup)(far), last, rtol=1e-6)
