@@ -261,10 +261,21 @@ def workdir_session(
                 f"another --workdir, or --overwrite to move that run aside and start afresh"
             )
         record = config_record(config)
+        first = read_config_record(workdir) is None
         _write_config_record(workdir, record)
         started = time.time()
-        yield
+        try:
+            yield
+        except BaseException:
+            if first and not _has_checkpoints(workdir):  # e.g. a bad value: nothing ran
+                os.remove(os.path.join(workdir, CONFIG_RECORD))
+            raise
         _add_config_to_results(workdir, record, since=started)
+
+
+def _has_checkpoints(workdir: str) -> bool:
+    d = os.path.join(workdir, "checkpoints")
+    return os.path.isdir(d) and any(n.isdigit() for n in os.listdir(d))
 
 
 def _add_config_to_results(workdir: str, record: dict, *, since: float) -> None:
@@ -291,7 +302,10 @@ class _PlainFormatter(std_logging.Formatter):
     """`warning: message` instead of absl's `W1129 14:37:35.41 12345 file.py:71] message`."""
 
     def format(self, record) -> str:
-        return f"{record.levelname.lower()}: {record.getMessage()}"
+        level = record.levelname.lower()
+        if record.levelno >= std_logging.ERROR:  # a library's error, not our one-line verdict
+            return f"{record.module}: {level}: {record.getMessage()}"
+        return f"{level}: {record.getMessage()}"
 
 
 def quiet_logging(verbose: bool = False) -> None:
@@ -449,13 +463,16 @@ def run(train_and_evaluate: Callable, *, may_change: Iterable[str] = ()) -> None
     )
 
     def main(argv):
+        verbose = flags.FLAGS.verbose or flags.FLAGS["verbosity"].present
+        quiet_logging(verbose)
         if os.environ.get("QDJAX_DISTRIBUTED", "0") == "1":
             # Multi-host: coordinator/process ids from the environment (Slurm, TPU pods,
             # or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID).
             _initialize_distributed()
+            if jax.process_index() > 0 and not verbose:  # process 0 prints the results
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         if len(argv) > 1:
             fail(f"unexpected arguments: {' '.join(argv[1:])} (flags look like --name=value)")
-        quiet_logging(flags.FLAGS.verbose or flags.FLAGS["verbosity"].present)
         cfg = flags.FLAGS.config
         workdir = flags.FLAGS.workdir
         if not workdir:
@@ -498,7 +515,11 @@ def run(train_and_evaluate: Callable, *, may_change: Iterable[str] = ()) -> None
             if _debug():
                 raise
             fail("interrupted outside training (nothing to save); run the command again", 130)
-        except (NonFiniteLossError, WorkdirInUseError) as e:
+        except NonFiniteLossError as e:
+            if _debug():
+                raise
+            fail(f"{e}; lower --config.train.learning_rate or the loss weights", EXIT_RUNTIME)
+        except WorkdirInUseError as e:
             if _debug():
                 raise
             fail(str(e), EXIT_RUNTIME)

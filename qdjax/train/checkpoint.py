@@ -92,7 +92,10 @@ class Checkpointer:
         return sorted((int(n) for n in names), reverse=True)
 
     def save(self, step: int, state, key: jax.Array) -> None:
-        tree = {"state": state, "key": jax.random.key_data(key)}
+        """Saves `state` and `key` (a typed PRNG key or its raw key data) at `step`."""
+        if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+            key = jax.random.key_data(key)
+        tree = {"state": state, "key": key}
         self._manager.save(step, args=ocp.args.StandardSave(tree))
 
     def restore(self, step: int, abstract_state, key_impl_like: jax.Array, mesh: Mesh):

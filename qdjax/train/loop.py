@@ -168,6 +168,12 @@ def _localize(tree):
     return jax.tree.map(local, tree)
 
 
+def _global_key_data(key: jax.Array, mesh) -> jax.Array:
+    """The raw data of `key` as an array replicated over `mesh` (what Orbax saves)."""
+    data = np.asarray(jax.device_get(_localize(jax.random.key_data(key))))
+    return jax.make_array_from_callback(data.shape, replicated(mesh), lambda index: data[index])
+
+
 @contextlib.contextmanager
 def _stop_signals():
     """Records SIGTERM/SIGINT in `flag["signum"]` instead of dying; a second one kills."""
@@ -387,7 +393,7 @@ def _train(
         if saved == done:
             return
         _check_finite_state(done, state, last_good)
-        ckpt.save(done, state, key)
+        ckpt.save(done, state, _global_key_data(key, mesh))
         last_good = saved = done
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)

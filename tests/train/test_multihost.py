@@ -1,0 +1,135 @@
+"""`QDJAX_DISTRIBUTED=1` with two local CPU processes: runs, dies together, resumes, matches.
+
+The synthetic test config runs as a two-process `jax.distributed` job (one CPU device
+per process, gloo collectives, a free port). Process 1 is SIGKILLed after a checkpoint;
+process 0 must then end by itself, promptly, with one error line (not wait at a barrier
+for minutes). The same command resumes the job on both processes, and its per-step
+losses equal a single-process run on two devices with the same global batch.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from qdjax.train import read_metrics
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STEPS, EVERY, KILL_AFTER = 40, 4, 8
+
+
+def _args(workdir):
+    return [
+        sys.executable,
+        "-m",
+        "experiments.synthetic",
+        "--config=experiments/synthetic/configs/test.py",
+        f"--workdir={workdir}",
+        f"--config.train.num_steps={STEPS}",
+        f"--config.train.checkpoint_every={EVERY}",
+        "--config.train.log_every=1",
+    ]
+
+
+def _env(**extra):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "", **extra}
+    env.pop("QDJAX_DEBUG", None)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(workdir):
+    port = _free_port()
+    return [
+        subprocess.Popen(
+            _args(workdir),
+            cwd=ROOT,
+            env=_env(
+                QDJAX_DISTRIBUTED="1",
+                JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
+                JAX_NUM_PROCESSES="2",
+                JAX_PROCESS_ID=str(i),
+                QDJAX_HEARTBEAT_TIMEOUT="10",
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+
+
+def _checkpoints(workdir):
+    d = os.path.join(workdir, "checkpoints")
+    return [int(n) for n in os.listdir(d) if n.isdigit()] if os.path.isdir(d) else []
+
+
+def _losses(workdir):
+    rows = read_metrics(workdir)
+    return [rows[t]["loss"] for t in sorted(rows) if "loss" in rows[t]]
+
+
+def test_two_processes_die_together_resume_and_match_one_process(tmp_path):
+    ref, run = str(tmp_path / "ref"), str(tmp_path / "run")
+    procs = _launch(run)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and all(p.poll() is None for p in procs):
+            if any(s >= KILL_AFTER for s in _checkpoints(run)):
+                break
+            time.sleep(0.005)
+        procs[1].send_signal(signal.SIGKILL)
+        killed_at = time.time()
+        procs[1].wait(timeout=30)
+        assert procs[1].returncode == -signal.SIGKILL, "the job finished before the kill"
+        _, err0 = procs[0].communicate(timeout=120)
+        took = time.time() - killed_at
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert procs[0].returncode not in (0, None), err0[-2000:]
+    assert took < 60, f"process 0 outlived its peer by {took:.0f} s"
+    assert "Traceback" not in err0
+    assert len([ln for ln in err0.splitlines() if ln.startswith("error:")]) == 1, err0[-2000:]
+    at_kill = max(_checkpoints(run))
+    assert KILL_AFTER <= at_kill < STEPS
+
+    # the same command resumes the job on both processes
+    procs = _launch(run)
+    try:
+        outs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-2000:]
+    assert "| ae | 0 | 40 |" in outs[0][0] and outs[1][0] == ""  # results printed once
+
+    # one process, two devices, the same global batch
+    subprocess.run(
+        _args(ref),
+        cwd=ROOT,
+        env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=2"),
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
+    got, want = _losses(run), _losses(ref)
+    assert len(got) == len(want) == STEPS  # one row per step: no duplicates after resume
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    with open(os.path.join(run, "metrics.jsonl")) as f:
+        steps = [line.split(",")[0] for line in f if '"loss"' in line]
+    assert len(steps) == len(set(steps)) == STEPS  # written once, by process 0
