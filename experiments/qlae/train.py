@@ -276,7 +276,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     results["final_loss"] = result.last_metrics.get("loss", float("nan"))
     results["wall_time_s"] = time.perf_counter() - t0
     results["train_examples_per_sec"] = result.examples_per_sec
-    if config.eval.plot:
+    if config.eval.plot and jax.process_index() == 0:  # host files: process 0 only
         results["plots"] = _plot(config, workdir, model, state, decode_fn, x_eval, x_hat, z)
     qtrain.write_results(workdir, results)
     print(format_table([results]))

@@ -216,7 +216,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
         "recipe": recipe.to_json(),
     }
-    if config.eval.plot:
+    if config.eval.plot and jax.process_index() == 0:  # host files: process 0 only
         title = f"{config.method}: MCC {pearson.score:.3f}"
         plots.plot_latents(
             os.path.join(workdir, "latents.png"), z, s_eval, cells_eval, pearson.assignment, title
