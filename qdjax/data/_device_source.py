@@ -50,7 +50,7 @@ def step_key(seed: int, step) -> jax.Array:
 
 def sample_factor_classes(key: jax.Array, n: int, factor_sizes: Sequence[int]) -> jax.Array:
     """`[n, F]` int32 classes, column `i` uniform on `range(factor_sizes[i])`."""
-    sizes = jnp.asarray(factor_sizes, jnp.int32)
+    sizes = jnp.asarray(factor_sizes, jnp.int32)[None, :]
     u = jax.random.uniform(key, (n, len(factor_sizes)))
     return jnp.minimum((u * sizes).astype(jnp.int32), sizes - 1)
 
