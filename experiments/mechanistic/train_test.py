@@ -53,7 +53,7 @@ def test_regularized_objective_reads_the_decoder_jacobian():
         ("sweep.overlaps", (1.5,), "sweep.overlaps"),
         ("sweep.num_groups", (1,), "sweep.num_groups"),
         ("sweep.methods", ("nope",), "sweep.methods"),
-        ("data.obs_dim", 4, "data.obs_dim"),
+        ("data.obs_dim", 3, "data.obs_dim"),
         ("loss.ccomp_weight", -1.0, "loss.ccomp_weight"),
         ("eval.tol", 0.0, "eval.tol"),
     ],
