@@ -164,6 +164,9 @@ def _verdict_row(v: qi.JacobianVerdict) -> dict:
         "max_overlap": float(np.max(v.type_d.overlap - np.diag(np.diag(v.type_d.overlap)))),
         "l0_gap_worst": v.type_s.l0_gap_worst,
         "proxy_gap_worst": v.type_s.proxy_gap_worst,
+        # Tolerance-free: mean over outputs of 1 - (largest group's share of the output's
+        # Jacobian energy); 0 for disjoint supports, 1 - 1/K when every output is shared evenly.
+        "energy_leakage": float(np.mean(1.0 - np.asarray(v.energy_share).max(0))),
         "full_rank": v.full_rank.holds,
         "stable": v.stability.holds,
         "tolerances": list(v.stability.tolerances),
@@ -330,6 +333,8 @@ def summarize(rows: list[dict], generators: list[dict]) -> dict:
             "decoder_identifiable": sum(r["decoder"]["holds"] is True for r in rs),
             "decoder_type_d": sum(r["decoder"]["type_d"] is True for r in rs),
             "decoder_components": _mean_std([r["decoder"]["num_components"] for r in rs]),
+            "decoder_energy_leakage": _mean_std([r["decoder"]["energy_leakage"] for r in rs]),
+            "generator_energy_leakage": _mean_std([g["energy_leakage"] for g in gens]),
             # Seeds whose decoder's G_D components equal its latent blocks at the loosest
             # tolerance of the stability range (10x the check's tolerance).
             "decoder_blocks_at_loose_tol": sum(
@@ -346,9 +351,9 @@ def format_table(summary: dict) -> str:
     head = (
         "| K | overlap | method | slot R² | block-MCC | recon MSE | true gen.: planted groups "
         "recovered | true gen.: criteria | decoder: identifiable (blocks) | decoder: G_D "
-        "components | decoder: G_D = blocks at 10x tol |"
+        "components | decoder: G_D = blocks at 10x tol | leakage: true gen. / decoder |"
     )
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 12]
     for s in summary.values():
         n = s["num_seeds"]
         lines.append(
@@ -357,7 +362,8 @@ def format_table(summary: dict) -> str:
             f"{s['block_mcc'][0]:.3f} ± {s['block_mcc'][1]:.3f} | "
             f"{s['reconstruction_mse'][0]:.3g} | {s['generator_recovers_planted']}/{n} | "
             f"{'/'.join(s['generator_criteria']) or '-'} | {s['decoder_identifiable']}/{n} | "
-            f"{s['decoder_components'][0]:.1f} | {s['decoder_blocks_at_loose_tol']}/{n} |"
+            f"{s['decoder_components'][0]:.1f} | {s['decoder_blocks_at_loose_tol']}/{n} | "
+            f"{s['generator_energy_leakage'][0]:.3f} / {s['decoder_energy_leakage'][0]:.3f} |"
         )
     return "\n".join(lines)
 

@@ -31,6 +31,7 @@ from qdjax.identifiability._jacobian import (
     _check_points,
     _check_tol,
     check_groups,
+    column_scales,
     components,
     decoder_jacobians,
     group_support,
@@ -110,6 +111,8 @@ class JacobianVerdict(Verdict):
         tree in G_D (0 if disconnected; large = robustly irreducible).
       support_frequency: ``[K, d_x]`` fraction of points at which output ``o`` is in
         checked group ``k``'s support (the heat map of :func:`plot_support`).
+      energy_share: ``[K, d_x]`` mean over points of group ``k``'s share of output ``o``'s
+        squared (column-normalized) Jacobian: a tolerance-free view of dense decoders.
       output_shape: the decoder's output shape (to draw image supports as images).
     """
 
@@ -121,6 +124,7 @@ class JacobianVerdict(Verdict):
     irreducible: tuple[bool, ...] = ()
     weakest_link: tuple[int, ...] = ()
     support_frequency: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
+    energy_share: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
     output_shape: tuple[int, ...] = ()
     stability: SupportStability | None = None
     full_rank: FullRankVerdict | None = None
@@ -218,6 +222,9 @@ def jacobian_groups(
     crit = tuple(n for n, v in zip("DMSH", (d, m, s, h)) if v is not None and v.holds)
     irreducible, weakest = _irreducibility(edges, checked)
     freq = group_support(mask, checked).mean(0).T  # [K, d_x]
+    sq = np.square(jac / column_scales(jac))
+    blocks = np.stack([sq[..., list(g)].sum(-1) for g in checked], -1)  # [n, d_x, K]
+    share = (blocks / np.maximum(blocks.sum(-1, keepdims=True), 1e-30)).mean(0).T
     if not rank.holds:
         holds, reason = False, f"not a local diffeomorphism: {rank.reason}"
     elif len(checked) < 2:
@@ -243,6 +250,7 @@ def jacobian_groups(
         irreducible,
         weakest,
         freq,
+        share,
         tuple(out_shape),
         stability,
         rank,
@@ -254,7 +262,8 @@ def jacobian_groups(
 
 
 def plot_support(verdict: JacobianVerdict, path: str | None = None, *, title: str = ""):
-    """Heat map per checked group of how often each output is in its support.
+    """Heat maps per checked group: how often each output is in its support, and the
+    group's mean share of the output's Jacobian energy (tolerance-free).
 
     Flat outputs are drawn as one row per group; image outputs ``[H, W, C]`` as one
     ``H x W`` panel per group (max over channels). Returns the figure (saved to ``path``).
@@ -264,20 +273,28 @@ def plot_support(verdict: JacobianVerdict, path: str | None = None, *, title: st
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    freq = np.asarray(verdict.support_frequency)
-    k = freq.shape[0]
+    panels = (
+        ("support frequency", np.asarray(verdict.support_frequency)),
+        ("energy share", np.asarray(verdict.energy_share)),
+    )
+    k = panels[0][1].shape[0]
     image = len(verdict.output_shape) == 3
     if image:
-        fig, axes = plt.subplots(1, k, figsize=(2.6 * k, 2.6), squeeze=False)
-        for i, ax in enumerate(axes[0]):
-            ax.imshow(freq[i].reshape(verdict.output_shape).max(-1), vmin=0, vmax=1, cmap="magma")
-            ax.set_title(f"group {verdict.checked_groups[i]}", fontsize=8)
-            ax.axis("off")
+        fig, axes = plt.subplots(2, k, figsize=(2.4 * k, 5.0), squeeze=False)
+        for r, (label, values) in enumerate(panels):
+            for i, ax in enumerate(axes[r]):
+                img = values[i].reshape(verdict.output_shape).max(-1)
+                ax.imshow(img, vmin=0, vmax=1, cmap="magma")
+                ax.set_title(f"{label}: {verdict.checked_groups[i]}", fontsize=7)
+                ax.axis("off")
     else:
-        fig, ax = plt.subplots(figsize=(max(4, freq.shape[1] / 8), 0.5 + 0.4 * k))
-        ax.imshow(freq, aspect="auto", vmin=0, vmax=1, cmap="magma", interpolation="nearest")
-        ax.set_yticks(range(k), [str(g) for g in verdict.checked_groups], fontsize=7)
-        ax.set_xlabel("output coordinate")
+        width = max(4, panels[0][1].shape[1] / 8)
+        fig, axes = plt.subplots(2, 1, figsize=(width, 1.4 + 0.8 * k))
+        for ax, (label, values) in zip(axes, panels):
+            ax.imshow(values, aspect="auto", vmin=0, vmax=1, cmap="magma", interpolation="nearest")
+            ax.set_yticks(range(k), [str(g) for g in verdict.checked_groups], fontsize=7)
+            ax.set_title(label, fontsize=7)
+        axes[-1].set_xlabel("output coordinate")
     fig.suptitle(title or verdict.summary()[:90], fontsize=8)
     fig.tight_layout()
     if path:
