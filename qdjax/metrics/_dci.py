@@ -8,7 +8,7 @@ import numpy as np
 from sklearn import ensemble
 
 from qdjax.metrics._mutual_info import encode_labels, is_classification
-from qdjax.metrics._validation import train_test_arrays
+from qdjax.metrics._validation import check_factors_vary, train_test_arrays
 
 
 class DCIResult(NamedTuple):
@@ -200,6 +200,7 @@ def dci(
     z_tr, s_tr, z_te, s_te = train_test_arrays(
         z, s, z_test, s_test, train_size=train_size, test_size=test_size, seed=seed
     )
+    check_factors_vary(np.concatenate([s_tr, s_te]))
     classification = is_classification(task, s_tr, s_te)
     if classification:
         labels = encode_labels(np.concatenate([s_tr, s_te]))

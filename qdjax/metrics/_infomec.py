@@ -14,7 +14,7 @@ from qdjax.metrics._mutual_info import (
     discretize,
     encode_labels,
 )
-from qdjax.metrics._validation import as_codes_and_factors, as_int_labels
+from qdjax.metrics._validation import as_codes_and_factors, as_int_labels, check_factors_vary
 
 
 class InfoMECResult(NamedTuple):
@@ -187,6 +187,7 @@ def infomec(
         Kraskov, Stoegbauer & Grassberger, "Estimating mutual information", Phys. Rev. E 2004.
     """
     z, s = as_codes_and_factors(z, s)
+    check_factors_vary(s)
     s_labels = encode_labels(as_int_labels(s, "s"))
     entropy = discrete_entropy(s_labels)
     if np.any(entropy <= 0):
@@ -197,7 +198,9 @@ def infomec(
     if discrete_latents:
         z_labels = encode_labels(z)
         mi = discrete_mutual_info(s_labels, z_labels)
-        x = preprocessing.OneHotEncoder(sparse_output=False).fit_transform(z_labels)
+        # sparse one-hot design (CSR, one nonzero per latent and row): the same fit as the
+        # dense design, without materializing [n, sum of distinct values] (as the reference)
+        x = preprocessing.OneHotEncoder(sparse_output=True).fit_transform(z_labels).tocsr()
     else:
         x = preprocessing.StandardScaler().fit_transform(z)
         if mi_estimator == "ksg":

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.optimize
 import scipy.stats
 
-from qdjax.metrics._validation import as_codes_and_factors
+from qdjax.metrics._validation import as_codes_and_factors, check_factors_vary
 
 
 class MCCResult(NamedTuple):
@@ -125,6 +125,7 @@ def mcc(
         1.0
     """
     z, s = as_codes_and_factors(z, s)
+    check_factors_vary(s)
     corr = abs_correlation(z, s, correlation=correlation)
     per_factor, assignment = _match(corr)
     if batch_size is not None:

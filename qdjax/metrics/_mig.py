@@ -12,7 +12,7 @@ from qdjax.metrics._mutual_info import (
     discretize,
     discretize_factors,
 )
-from qdjax.metrics._validation import as_codes_and_factors
+from qdjax.metrics._validation import as_codes_and_factors, check_factors_vary
 
 
 class MIGResult(NamedTuple):
@@ -50,7 +50,8 @@ def mig(z, s, *, num_bins: int = 20, discrete_factors: bool | None = None) -> MI
     r"""Mutual information gap (Chen et al., 2018) as in disentanglement_lib.
 
     Each code column is discretized into `num_bins` equal-width bins over its observed range
-    (`qdjax.metrics.discretize`), the plug-in discrete mutual information
+    with disentanglement_lib's edges and `np.digitize` rule (`qdjax.metrics.discretize`), the
+    plug-in discrete mutual information
     :math:`I(z_j; s_k)` (nats) is computed for every code/factor pair, and
 
     .. math:: \mathrm{MIG} = \frac{1}{K} \sum_{k=1}^{K}
@@ -84,6 +85,7 @@ def mig(z, s, *, num_bins: int = 20, discrete_factors: bool | None = None) -> MI
         Learning of Disentangled Representations", ICML 2019 (disentanglement_lib).
     """
     z, s = as_codes_and_factors(z, s)
+    check_factors_vary(s)
     z_labels = discretize(z, num_bins=num_bins)
     s_labels = discretize_factors(s, discrete=discrete_factors, num_bins=num_bins)
     entropy = discrete_entropy(s_labels)

@@ -8,12 +8,15 @@ from qdjax.metrics._validation import as_matrix
 
 
 def discretize(a, *, num_bins: int = 20) -> np.ndarray:
-    r"""Equal-width binning of each column into `num_bins` bins.
+    r"""Equal-width binning of each column into `num_bins` bins, exactly as disentanglement_lib.
 
-    Column `j` with range `[lo, hi]` maps `x` to `floor((x - lo) / (hi - lo) * num_bins)`,
-    clipped to `num_bins - 1` (so `hi` falls in the last bin). This is the binning of
-    disentanglement_lib's `histogram_discretize` (`np.histogram` edges + `np.digitize`), with
-    labels starting at 0. A constant column maps to all zeros.
+    disentanglement_lib's `histogram_discretize` labels column `x` with
+    `np.digitize(x, np.histogram(x, num_bins)[1][:-1])`: the bin edges are NumPy's
+    `linspace(min, max, num_bins + 1)` and a value lying exactly on an edge goes to the bin that
+    edge opens (the maximum goes to the last bin). The same edges and rule are used here, with
+    labels starting at 0 (computing `floor((x - lo) / (hi - lo) * num_bins)` instead puts some
+    edge values into the neighbouring bin through floating-point rounding). A constant column
+    maps to all zeros.
 
     Args:
         a: `[n, num_columns]` real values.
@@ -25,11 +28,13 @@ def discretize(a, *, num_bins: int = 20) -> np.ndarray:
     if int(num_bins) < 1:
         raise ValueError(f"num_bins must be a positive int; got {num_bins!r}")
     a = as_matrix(a, "a", "[n, num_columns]", min_rows=1)
-    lo = a.min(axis=0)
-    width = a.max(axis=0) - lo
-    safe = np.where(width > 0, width, 1.0)
-    bins = np.floor((a - lo) / safe * num_bins).astype(np.int64)
-    return np.clip(bins, 0, num_bins - 1)
+    out = np.zeros(a.shape, dtype=np.int64)
+    for j in range(a.shape[1]):
+        col = a[:, j]
+        if col.max() > col.min():
+            edges = np.histogram_bin_edges(col, bins=int(num_bins))
+            out[:, j] = np.digitize(col, edges[:-1]) - 1
+    return out
 
 
 def encode_labels(a: np.ndarray) -> np.ndarray:

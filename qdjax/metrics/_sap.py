@@ -9,7 +9,7 @@ from sklearn import svm
 
 from qdjax.metrics._mcc import abs_correlation
 from qdjax.metrics._mutual_info import encode_labels, is_classification
-from qdjax.metrics._validation import train_test_arrays
+from qdjax.metrics._validation import check_factors_vary, train_test_arrays
 
 
 class SAPResult(NamedTuple):
@@ -95,6 +95,7 @@ def sap(
     z_tr, s_tr, z_te, s_te = train_test_arrays(
         z, s, z_test, s_test, train_size=train_size, test_size=test_size, seed=seed
     )
+    check_factors_vary(np.concatenate([s_tr, s_te]))
     classification = is_classification(task, s_tr, s_te)
     num_latents, num_factors = z_tr.shape[1], s_tr.shape[1]
     if not classification:

@@ -50,6 +50,20 @@ def as_matrix(a, name: str, shape_name: str, *, min_rows: int = 2) -> np.ndarray
     return a
 
 
+def check_factors_vary(s: np.ndarray) -> None:
+    """The one rule for constant factors, shared by every metric: reject them.
+
+    A constant factor has zero entropy, so MIG's and InfoMEC's normalizations are undefined and
+    MCC/DCI/SAP would score a column carrying no information; every metric raises the same
+    one-line ValueError instead.
+    """
+    constant = np.flatnonzero(np.all(s == s[:1], axis=0))
+    if constant.size:
+        raise ValueError(
+            f"factors {constant.tolist()} of s are constant (zero entropy); drop those columns"
+        )
+
+
 def as_int_labels(a: np.ndarray, name: str) -> np.ndarray:
     """Returns a 2-D float array as int64 class labels; raises if any value is not an integer."""
     if not np.all(a == np.round(a)):
