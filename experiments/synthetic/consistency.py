@@ -137,10 +137,19 @@ def evaluate_criterion(
     return out
 
 
-def margin(table: Mapping[str, Mapping[str, float]], term: str = "total") -> float:
-    """`min(non-truth) - max(truth family)` of `term`; > 0 means the truth family is best."""
+def margin(
+    table: Mapping[str, Mapping[str, float]], term: str = "total", exclude: tuple[str, ...] = ()
+) -> float:
+    """`min(non-truth) - max(truth family)` of `term`; > 0 means the truth family is best.
+
+    Codes whose name starts with an entry of `exclude` are left out of the minimum.
+    """
     truth = [v[term] for k, v in table.items() if k in TRUTH_FAMILY]
-    other = [v[term] for k, v in table.items() if k not in TRUTH_FAMILY]
+    other = [
+        v[term]
+        for k, v in table.items()
+        if k not in TRUTH_FAMILY and not any(k.startswith(e) for e in exclude)
+    ]
     return float(min(other) - max(truth))
 
 
@@ -175,6 +184,30 @@ def format_table(tables: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str
     lines.append(
         "| **margin** | " + " | ".join(f"**{margin(tables[c]):+.3f}**" for c in crits) + " |"
     )
+    lines.append(
+        "| margin w/o spikes | "
+        + " | ".join(f"{margin(tables[c], exclude=('spike',)):+.3f}" for c in crits)
+        + " |"
+    )
+    lines.append(
+        "| lowest non-truth code | "
+        + " | ".join(
+            min(
+                (k for k in tables[c] if k not in TRUTH_FAMILY), key=lambda k: tables[c][k]["total"]
+            )
+            for c in crits
+        )
+        + " |"
+    )
+    return "\n".join(lines)
+
+
+def format_terms(table: Mapping[str, Mapping[str, float]], name: str) -> str:
+    """Markdown: one row per code, one column per term of one criterion."""
+    terms = list(next(iter(table.values())))
+    lines = [f"| {name}: code | " + " | ".join(terms) + " |", "|---" * (len(terms) + 1) + "|"]
+    for code, vals in table.items():
+        lines.append(f"| {code} | " + " | ".join(f"{vals[t]:.3f}" for t in terms) + " |")
     return "\n".join(lines)
 
 
@@ -214,6 +247,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch_size", type=int, default=512)
     p.add_argument("--num_batches", type=int, default=8)
     p.add_argument("--out", default=None)
+    p.add_argument("--terms", action="store_true", help="also print every term per criterion")
     a = p.parse_args(argv)
     try:
         settings = a.settings.split(",")
@@ -224,7 +258,12 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    text = "\n\n".join(f"#### {k}\n\n{format_table(v)}" for k, v in results.items())
+    parts = []
+    for k, v in results.items():
+        parts.append(f"#### {k}\n\n{format_table(v)}")
+        if a.terms:
+            parts += [format_terms(v[c], c) for c in v if len(next(iter(v[c].values()))) > 1]
+    text = "\n\n".join(parts)
     print(text)
     if a.out:
         os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)

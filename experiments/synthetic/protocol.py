@@ -125,6 +125,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.evaluation_seeds_other = "100-104"
     # Equal tuning budget: the same candidate weights for every regularized method.
     c.candidates = "0.03,0.1,0.3"
+    # "method=weight,..." skips tuning and uses these weights (e.g. ones an earlier protocol
+    # chose on the tuning seeds; `make run` does this to stay within minutes).
+    c.fixed_weights = ""
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 1500  # scaled from the recipes' 3000 (warm-up/ramp scaled alike)
     c.num_bootstrap = 2000
@@ -319,6 +322,22 @@ def evaluation_jobs(c, workdir: str, chosen: dict):
                 )
 
 
+def fixed_weights(c) -> dict[str, float]:
+    """`--config.fixed_weights="cliff=0.1,ioss=0.1"` -> `{"cliff": 0.1, "ioss": 0.1}`."""
+    out = {}
+    for part in filter(None, c.fixed_weights.split(",")):
+        method, sep, value = part.partition("=")
+        try:
+            out[method.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError(
+                f"--config.fixed_weights must look like 'cliff=0.1,ioss=0.1'; got {part!r}"
+            )
+    return out
+
+
 def _validate(c) -> None:
     for s in c.settings.split(","):
         if s not in SETTINGS:
@@ -331,18 +350,25 @@ def _validate(c) -> None:
         raise ValueError(f"--config.tuning_seeds and evaluation seeds overlap: {sorted(tune & ev)}")
     if c.train.num_steps < 100:
         raise ValueError(f"--config.train.num_steps must be >= 100; got {c.train.num_steps}")
-    [float(w) for w in c.candidates.split(",")]
+    try:
+        [float(w) for w in c.candidates.split(",")]
+    except ValueError:
+        raise ValueError(f"--config.candidates must be numbers; got {c.candidates!r}") from None
+    fixed_weights(c)
 
 
 def run_protocol(c, workdir: str) -> None:
     from tqdm import tqdm
 
     _validate(c)
-    jobs = list(tuning_jobs(c, workdir))
-    tuned = {}
-    for key, cfg, wd in tqdm(jobs, desc="tune", unit="run"):
-        tuned[key] = _run(cfg, wd)
-    chosen = choose(tuned)
+    if c.fixed_weights:
+        chosen = {m: {"weight": w, "tuning_mcc": {}} for m, w in fixed_weights(c).items()}
+    else:
+        jobs = list(tuning_jobs(c, workdir))
+        tuned = {}
+        for key, cfg, wd in tqdm(jobs, desc="tune", unit="run"):
+            tuned[key] = _run(cfg, wd)
+        chosen = choose(tuned)
     with open(os.path.join(workdir, "chosen.json"), "w") as f:
         json.dump(chosen, f, indent=1)
     jobs = list(evaluation_jobs(c, workdir, chosen))
@@ -403,6 +429,9 @@ def report(workdir: str, num_bootstrap: int, command: str) -> tuple[str, dict]:
         lines.append("Tuning (mean MCC Pearson on tuning seeds; chosen weight in bold):")
         lines.append("")
         for m, ch in chosen.items():
+            if not ch["tuning_mcc"]:
+                lines.append(f"- {m}: weight {ch['weight']} fixed (--config.fixed_weights)")
+                continue
             cells = ", ".join(
                 (f"**{w}: {100 * v:.1f}**" if float(w) == ch["weight"] else f"{w}: {100 * v:.1f}")
                 for w, v in ch["tuning_mcc"].items()
@@ -411,6 +440,8 @@ def report(workdir: str, num_bootstrap: int, command: str) -> tuple[str, dict]:
         lines.append("")
     for setting, by_method in data.items():
         seeds = sorted(set.intersection(*(set(v) for v in by_method.values())))
+        if not seeds:  # runs still in progress: no seed finished by every method yet
+            continue
         steps = {r["steps"] for v in by_method.values() for r in v.values()}
         lines += [
             f"### {setting} (evaluation seeds {seeds[0]}-{seeds[-1]}, n = {len(seeds)}, "

@@ -52,7 +52,7 @@ from qdjax.losses._cliff import (
     cliff_loss,
 )
 
-_UNIVARIATE = ("marginal", "conditional")
+_UNIVARIATE = ("marginal", "conditional", "relative")
 _ANTI_COLLAPSE = ("uniform_kl", "gap", "none")
 
 
@@ -88,6 +88,7 @@ def cliff_loss_variant(
     anti_collapse: str = "uniform_kl",
     anti_collapse_bandwidth: float | None = None,
     gap_level: float = 0.25,
+    relative_floor: float = 0.2,
     grid_size: int = 100,
     grid_range: float = 5.0,
     num_conditioning: int = 10,
@@ -172,6 +173,12 @@ def cliff_loss_variant(
             z.shape[0] * jnp.square(h) * math.sqrt(2 * math.pi)
         )
         uni = jnp.mean(_univariate(derivative, eps))
+    elif univariate == "relative":
+        norm = z.shape[0] * h * math.sqrt(2 * math.pi)
+        density = jnp.sum(jnp.exp(-0.5 * jnp.square(x)), axis=0) / norm
+        derivative = jnp.sum(dkernel, axis=0) / (norm * h)
+        floor = relative_floor / (2.0 * _SQRT3)
+        uni = jnp.mean(_univariate(derivative / (density + floor), eps))
     else:
         uni = jnp.sum(cond_entropy * off[..., 0]) / (d * (d - 1))
     if anti_collapse == "none":
@@ -199,6 +206,10 @@ CLIFF_VARIANTS: dict[str, Callable[[ArrayLike], CliffTerms]] = {
     "gap": functools.partial(cliff_loss_variant, anti_collapse="gap"),
     "gap_h0.2": functools.partial(cliff_loss_variant, bandwidth=0.2, anti_collapse="gap"),
     "cond": functools.partial(cliff_loss_variant, univariate="conditional"),
+    "rel": functools.partial(cliff_loss_variant, univariate="relative"),
+    "rel_gap": functools.partial(cliff_loss_variant, univariate="relative", anti_collapse="gap"),
+    "rel_f0.05": functools.partial(cliff_loss_variant, univariate="relative", relative_floor=0.05),
+    "rel_f1": functools.partial(cliff_loss_variant, univariate="relative", relative_floor=1.0),
     "v2": functools.partial(cliff_loss_variant, univariate="conditional", anti_collapse="gap"),
     "cond_gap": functools.partial(
         cliff_loss_variant, univariate="conditional", anti_collapse="gap"
