@@ -148,21 +148,25 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
     return out
 
 
+_ABSENT = "<absent>"
+
+
 def config_changes(
     recorded: dict, requested: dict, may_change: Iterable[str] = ()
 ) -> tuple[list[str], list[str]]:
     """`(fixed, allowed)`: the dotted keys that differ, split by whether they may change.
 
     A key may change if it matches a pattern of :data:`MAY_CHANGE` or `may_change`
-    (`fnmatch` patterns); `train.num_steps` only upwards.
+    (`fnmatch` patterns); `train.num_steps` only upwards. A key missing on one side and
+    None on the other (a config key added later, left unset) is no change.
     """
     a, b = _flatten(recorded), _flatten(requested)
     patterns = (*MAY_CHANGE, *may_change)
     fixed, allowed = [], []
     for key in sorted(set(a) | set(b)):
-        old, new = a.get(key, "<absent>"), b.get(key, "<absent>")
-        if old == new:
-            continue
+        old, new = a.get(key, _ABSENT), b.get(key, _ABSENT)
+        if old == new or (old is None and new is _ABSENT) or (old is _ABSENT and new is None):
+            continue  # equal, or a key added to the config later and left unset
         ok = any(fnmatch.fnmatchcase(key, p) for p in patterns)
         if key == "train.num_steps" and isinstance(old, int) and isinstance(new, int):
             ok = new >= old
@@ -377,10 +381,8 @@ def _experiment_name() -> str:
 
 def define_flags(default_config: str) -> None:
     """Defines `--config`, `--workdir`, `--overwrite`, `--verbose`, `--debug`."""
-    if any(a in ("-h", "--help", "-help", "--helpshort", "--helpfull", "-?") for a in sys.argv):
-        name = _experiment_name()
-        print(_HELP.format(name=name, default=default_config))
-        sys.exit(0)
+    global _DEFAULT_CONFIG
+    _DEFAULT_CONFIG = default_config
     try:
         config_flags.DEFINE_config_file(
             "config", default_config, "Experiment configuration file.", lock_config=True
@@ -409,7 +411,25 @@ def _flag_error(e: BaseException, argv: list[str]) -> str:
     return _one_line(e)
 
 
+_DEFAULT_CONFIG = "experiments/<name>/configs/default.py"
+_HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull", "-?")
+
+
+def _print_help() -> None:
+    print(_HELP.format(name=_experiment_name(), default=_DEFAULT_CONFIG), end="")
+    main = sys.modules.get("__main__")
+    own = flags.FLAGS.flags_by_module_dict().get(getattr(main, "__file__", None) or "", [])
+    own = own or flags.FLAGS.flags_by_module_dict().get(sys.argv[0], [])
+    if own:
+        print("experiment flags:")
+        for flag in own:
+            print(f"  --{flag.name}=...  {flag.help}")
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
+    if any(a in _HELP_FLAGS for a in argv[1:]):
+        _print_help()
+        sys.exit(0)
     try:
         rest = flags.FLAGS(argv)
     except Exception as e:

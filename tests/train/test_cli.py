@@ -52,6 +52,12 @@ def test_config_changes_classify_keys():
     assert _cli.config_changes(old, _cli.config_record(new), ["model.*", "method"])[0] == [
         "train.num_steps 10 -> 5"
     ]
+    added = _config()
+    added.train.lr_min, added.train.b1 = None, 0.9  # keys added to the config file later
+    assert _cli.config_changes(old, _cli.config_record(added)) == (
+        ["train.b1 '<absent>' -> 0.9"],
+        [],
+    )
 
 
 def test_workdir_session_records_refuses_and_overwrites(tmp_path):
