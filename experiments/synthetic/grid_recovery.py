@@ -62,6 +62,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="100-111")
     p.add_argument("--num_samples", type=int, default=5000)
+    p.add_argument("--window", default="std", choices=("rank", "std"))
     p.add_argument("--out", default="experiments/synthetic/results/grid_recovery")
     args = p.parse_args(argv)
     try:
@@ -84,7 +85,7 @@ def main(argv=None):
         for name, f in CONDITIONS.items():
             x = f(z)
             g = identifiability.recover_grid(
-                x, num_cells=4 if "given" in name else None, num_bootstrap=0
+                x, num_cells=4 if "given" in name else None, num_bootstrap=0, window=args.window
             )
             c = g.cells(x)
             rows[name].append(

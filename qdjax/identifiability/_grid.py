@@ -1,4 +1,4 @@
-"""Grid recovery: the axis-aligned cliffs (density discontinuities) of a sample, as a verdict.
+r"""Grid recovery: the axis-aligned cliffs (density discontinuities) of a sample, as a verdict.
 
 Seed 000 (arXiv:2306.16334) proves that the *grid cell* of each latent sample is identifiable
 through any diffeomorphism, up to axis permutation and reversal, when the latent density has
@@ -12,26 +12,33 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
 2. **Views.** Cliffs may show only in conditional densities (two neighbouring cells can have
    the same marginal mass), so the scan runs on the marginal and on the conditionals
    `z_i | z_j in slab b`, with `num_slabs` quantile slabs of every other axis `j`.
-3. **Scan statistic.** For a candidate position `t`, window half-width `w` and slab `s`, with
+3. **Scan statistic.** Windows hold a fixed fraction of the sample (through the marginal
+   quantile function, so a monotone warp of the axis barely changes them) or have a fixed
+   width. For a candidate position `t`, window half-width `w` and slab `s`, with
    `n_L`, `n_R` samples in `[t - w_L, t)` and `[t, t + w_R)` (`w_L, w_R <= w`, truncated at
-   the support), under a locally flat density :math:`n_L \\sim \\mathrm{Bin}(n_L + n_R,
-   w_L/(w_L + w_R))`; its z-score :math:`\\zeta_s(t)` is combined over the slabs of a view as
-   :math:`Q(t) = \\sum_s \\zeta_s(t)^2`.
+   the support), under a locally flat density :math:`n_L \sim \mathrm{Bin}(n_L + n_R,
+   w_L/(w_L + w_R))`; its z-score :math:`\zeta_s(t)` is combined over the slabs of a view as
+   :math:`Q(t) = \sum_s \zeta_s(t)^2`.
 4. **Noise floor by resampling.** The same statistic on flat samples of the same slab sizes on
    the same support (`num_null` replicates); its `null_quantile` quantile of `max_t Q(t)` is
    the floor of each (view, scale). A candidate's strength is `max Q / floor` over views and
    scales; strength > 1 is a detection.
-5. **Jump vs smooth slope across scales.** The one-sided density difference
-   :math:`\\hat\\Delta_w = n_R/(N w_R) - n_L/(N w_L)` estimates the jump height for a
-   discontinuity whatever `w` (so its KDE-derivative peak grows like 1/h), but shrinks like
-   :math:`w p'` on a smooth slope. With the noise variance subtracted, the energy ratio
-   :math:`\\rho = E(w/2) / E(w)`, :math:`E = \\sum_s N_s(\\hat\\Delta^2 - \\mathrm{Var})`, is
-   about 1 for a jump and 1/4 for a slope; a candidate is a cliff when
-   :math:`\\rho \\ge` `min_scale_ratio`. A Gaussian (or any smooth) density thus gives no
-   interior cliffs.
+5. **Jump vs smooth slope.** A jump's one-sided density difference
+   :math:`\hat\Delta_w = n_R/(N w_R) - n_L/(N w_L)` stays at the jump height whatever `w`
+   (its KDE-derivative peak grows like 1/h), a smooth slope's shrinks like :math:`w p'`.
+   The test removes the slope explicitly: one-sided *local-linear* density estimates (the
+   boundary kernel `4 - 6u`, unbiased for a linear density) on each side of the candidate
+   give a jump estimate that is ~0 for any smooth density; their chi-square over the slabs
+   must reject smoothness at `max_smooth_pvalue`. ``scale_ratio`` (:math:`E(w/2)/E(w)` of
+   the debiased jump energy: ~1 jump, ~1/4 slope) is reported for each cliff. A Gaussian
+   (or any smooth) density thus gives no interior cliffs.
 6. **Position and uncertainty.** The position is the maximum-likelihood change point of a
    two-piece constant density in `[t - w, t + w]`, summed over the slabs of the best view;
    its uncertainty is the std over `num_bootstrap` bootstrap resamples.
+7. **Conditioning on the grid.** Then every axis is rescanned with one more view whose
+   slabs are the recovered cells of the other axes (they follow the grid, so each
+   conditional cliff shows at full contrast), and each segment between found cliffs is
+   rescanned with wider windows that cannot straddle a found cliff.
 
 When `num_cells` is given the `num_cells - 1` strongest candidates of each axis are kept
 (``holds`` then also requires them to pass the floor and the scale test); otherwise every
@@ -152,14 +159,33 @@ def _jumps(slabs, t, w, lo, hi):
     return jump, var, wl, wr
 
 
-def _q(slabs, t, w, lo, hi):
+def _windows(r, w, marg, lo, hi, rank):
+    """Window `[a, t, b)` at grid points `r` with half-width `w`, and where both sides are >= w/2.
+
+    `rank=False`: `r` are positions and `w` a width in standardized units. `rank=True`: `r`
+    and `w` are fractions of the sample (through the marginal quantile function), so every
+    window holds about the same number of samples whatever a monotone warp did to the axis.
+    """
+    if rank:
+        grid = np.linspace(0.0, 1.0, marg.size)
+
+        def qf(x):
+            return np.interp(x, grid, marg)
+
+        t, a, b = qf(r), qf(np.maximum(r - w, 0.0)), qf(np.minimum(r + w, 1.0))
+        ok = (r >= 0.5 * w) & (r <= 1.0 - 0.5 * w)
+    else:
+        t, a, b = r, np.maximum(r - w, lo), np.minimum(r + w, hi)
+        ok = (t - a >= 0.5 * w) & (b - t >= 0.5 * w)
+    return t, a, b, ok & (b > t) & (t > a)
+
+
+def _q(slabs, t, a, b, ok):
     """Scan statistic `Q(t) = sum_s zeta_s(t)^2` of binomial count z-scores.
 
-    Under a locally flat density `n_L ~ Bin(n_L + n_R, w_L / (w_L + w_R))`; 0 where a side
-    is under `w / 2` (at the support edges).
+    Under a locally flat density `n_L ~ Bin(n_L + n_R, w_L / (w_L + w_R))` with
+    `w_L = t - a`, `w_R = b - t`; 0 where `ok` is False (at the support edges).
     """
-    a = np.maximum(t - w, lo)
-    b = np.minimum(t + w, hi)
     wl, wr = t - a, b - t
     p0 = wl / np.maximum(wl + wr, 1e-300)
     q = np.zeros(t.size)
@@ -167,7 +193,7 @@ def _q(slabs, t, w, lo, hi):
         ia, it, ib = (np.searchsorted(v, x, side="left") for x in (a, t, b))
         nl, nr = it - ia, ib - it
         q += (nl - (nl + nr) * p0) ** 2 / ((nl + nr) * p0 * (1 - p0) + 1.0)
-    return np.where((wl >= 0.5 * w) & (wr >= 0.5 * w), q, 0.0)
+    return np.where(ok, q, 0.0)
 
 
 def _ll_test(slabs, c, w, lo, hi):
@@ -216,12 +242,13 @@ def _views(u: np.ndarray, i: int, num_slabs: int):
     return views
 
 
-def _floor(sizes, t, w, lo, hi, rng, num_null, quantile):
+def _floor(sizes, r, w, lo, hi, rank, rng, num_null, quantile):
     """Resampled noise floor: quantile over flat replicates of `max_t Q(t)`."""
     maxima = np.empty(num_null)
-    for r in range(num_null):
+    for k in range(num_null):
         slabs = [_slab_stats(rng.uniform(lo, hi, size=m)) for m in sizes]
-        maxima[r] = np.max(_q(slabs, t, w, lo, hi))
+        marg = np.sort(np.concatenate([v for v, _, _ in slabs]))
+        maxima[k] = np.max(_q(slabs, *_windows(r, w, marg, lo, hi, rank)))
     return float(np.quantile(maxima, quantile))
 
 
@@ -233,24 +260,32 @@ def _restrict(views, lo, hi):
     return out
 
 
-def _scan(views, lo, hi, *, scales, grid_size, num_null, null_quantile, rng):
-    """Strength `max Q / floor` over views and scales at `grid_size` positions in `[lo, hi]`."""
-    t = np.linspace(lo, hi, grid_size)
+def _scan(views, lo, hi, *, scales, grid_size, num_null, null_quantile, rng, rank):
+    """Strength `max Q / floor` over views and scales at `grid_size` positions in `[lo, hi]`.
+
+    Returns positions, strengths, and for each position the winning view and its window
+    half-width in standardized units.
+    """
+    marg = views[-1][0][0]
+    r = np.linspace(0.0, 1.0, grid_size) if rank else np.linspace(lo, hi, grid_size)
     best = np.zeros(grid_size)  # strength
-    best_w = np.full(grid_size, scales[0])
+    best_w = np.full(grid_size, np.nan)
     best_view = np.full(grid_size, -1)
+    t_pos = _windows(r, scales[0], marg, lo, hi, rank)[0]
     for vid, slabs in views.items():
         sizes = [v.size for v, _, _ in slabs]
         if min(sizes) < 2:
             continue
         for w in scales:
-            q = _q(slabs, t, w, lo, hi)
-            s = q / _floor(sizes, t, w, lo, hi, rng, num_null, null_quantile)
+            t, a, b, ok = _windows(r, w, marg, lo, hi, rank)
+            q = _q(slabs, t, a, b, ok)
+            s = q / _floor(sizes, r, w, lo, hi, rank, rng, num_null, null_quantile)
             better = s > best
             best = np.where(better, s, best)
-            best_w = np.where(better, w, best_w)
+            best_w = np.where(better, 0.5 * (b - a), best_w)
             best_view = np.where(better, vid, best_view)
-    return t, best, best_w, best_view
+    best_w = np.where(np.isfinite(best_w), best_w, 1e-3)
+    return t_pos, best, best_w, best_view
 
 
 def _evaluate(cands, t, strength, width, view, views, lo, hi):
@@ -258,7 +293,8 @@ def _evaluate(cands, t, strength, width, view, views, lo, hi):
     recs = []
     for k in cands:
         slabs, w = views[int(view[k])], float(width[k])
-        c = _change_point(slabs, t[k], w, lo, hi)
+        # the position from the grid-aligned slabs when the other axes' cells are known
+        c = _change_point(views.get(_CELLS_VIEW, slabs), t[k], w, lo, hi)
         e_w = _energy(slabs, c, w, lo, hi)
         e_h = _energy(slabs, c, 0.5 * w, lo, hi)
         ratio = e_h / e_w if e_w > 0 else 0.0
@@ -284,6 +320,12 @@ def _candidates(t, strength, width, *, min_strength):
     return keep
 
 
+# window -> (scan half-widths, extra half-widths of the segment pass)
+_DEFAULT_SCALES = {
+    "rank": ((0.01, 0.02, 0.04), (0.08, 0.16)),
+    "std": ((0.04, 0.08, 0.16), (0.32, 0.64)),
+}
+_SEGMENT_MARGIN = 0.01  # standardized units kept clear of a found cliff in the segment pass
 _CELLS_VIEW = 10**6  # view id of the slabs given by the recovered cells of the other axes
 
 
@@ -310,9 +352,14 @@ def _recover_axis(
     # the floor resampled on the segment (segment ends act as support edges).
     found = sorted(r[0] for r in recs if r[1] > min_strength and r[5] <= max_smooth_pvalue)
     bounds = [lo, *found, hi] if refine_segments else []
+    marg = views[-1][0][0]
     for a, b in zip(bounds[:-1], bounds[1:]):
-        a, b = a + 0.25 * scales[0], b - 0.25 * scales[0]
-        wide = tuple(w for w in (*scales, *extra_scales) if 4 * w <= b - a)
+        a, b = a + _SEGMENT_MARGIN, b - _SEGMENT_MARGIN
+        if scan_kw["rank"]:  # fractions of the whole sample -> fractions of the segment
+            frac = max(np.count_nonzero((marg > a) & (marg < b)) / marg.size, 1e-12)
+            wide = tuple(w / frac for w in (*scales, *extra_scales) if 4 * w / frac <= 1)
+        else:
+            wide = tuple(w for w in (*scales, *extra_scales) if 4 * w <= b - a)
         if not wide:
             continue
         sub = _restrict(views, a, b)
@@ -344,7 +391,8 @@ def recover_grid(
     z,
     *,
     num_cells: int | Sequence[int] | None = None,
-    scales: Sequence[float] = (0.04, 0.08, 0.16),
+    window: str = "std",
+    scales: Sequence[float] | None = None,
     num_slabs: int = 6,
     grid_size: int = 400,
     num_null: int = 20,
@@ -354,7 +402,7 @@ def recover_grid(
     num_bootstrap: int = 20,
     refine_segments: bool = False,
     num_iterations: int = 1,
-    segment_scales: Sequence[float] = (0.32, 0.64),
+    segment_scales: Sequence[float] | None = None,
     seed: int = 0,
 ) -> GridRecovery:
     """Recovers the axis-aligned grid (interior cliffs per axis) of a sample.
@@ -365,21 +413,32 @@ def recover_grid(
       z: `[n, d]` samples (true latents or codes); NaN/Inf are rejected.
       num_cells: cells per axis when known (an int for every axis or one per axis, each
         >= 2); None estimates them from the detections.
-      scales: window half-widths in standardized units (ascending); the scale test compares
-        each detection's winning scale `w` with `w / 2`.
+      window: ``"std"`` (default): half-widths in units of the axis's standard deviation;
+        ``"rank"``: half-widths are fractions of the sample, mapped through the marginal
+        quantile function, so each window holds about the same number of samples whatever
+        a monotone warp did to the axis. On the tuning seeds rank windows did better after
+        warps, but they see false cliffs in long smooth tails (a Gaussian's), where a
+        fixed-count window becomes wide and lopsided.
+      scales: scan half-widths (ascending), in the units of `window`; None = (0.04, 0.08,
+        0.16) for std, (0.01, 0.02, 0.04) for rank.
       num_slabs: quantile slabs per conditioning axis (conditional cliffs).
       grid_size: candidate positions per axis.
       num_null: flat resamples per (view, scale) for the noise floor.
       null_quantile: quantile of the resampled maxima used as the floor.
-      min_scale_ratio: minimum `E(w/2) / E(w)` for a jump (1 = jump, 1/4 = smooth slope).
+      max_smooth_pvalue: a candidate is a cliff only if the local-linear test rejects a
+        smooth density at this level (chi-square over the slabs of its view).
       min_strength: minimum scan statistic over the noise floor for a detection (a margin
         over the floor against the many (view, scale, position) comparisons).
       num_bootstrap: bootstrap resamples for the threshold uncertainty (0 = none, NaN).
-      refine_segments: experimental second pass: rescan each segment between found cliffs
-        with a floor resampled on that segment (off by default: it found no extra true
-        cliff on tuning seeds 0-13 and added false ones on smooth densities).
+      refine_segments: also rescan each segment between found cliffs in the first pass
+        (floor resampled on the segment, wider windows `segment_scales`, strength above
+        twice `min_strength`). Off by default in the first pass: on smooth densities it
+        added false cliffs; the conditioned rescans always do it.
       num_iterations: rescans conditioned on the recovered cells of the other axes
-        (view id 1_000_000 in ``view``); 0 = quantile slabs only.
+        (view id 1_000_000 in ``view``; its slabs also give the positions), with the
+        segment pass; 0 = quantile slabs only.
+      segment_scales: the extra, wider half-widths of the segment pass; None = (0.08, 0.16)
+        for rank, (0.32, 0.64) for std.
       seed: seed of the resampling.
 
     Returns:
@@ -402,7 +461,10 @@ def recover_grid(
         ks = [int(num_cells)] * d if np.isscalar(num_cells) else [int(k) for k in num_cells]
         if len(ks) != d or any(k < 2 for k in ks):
             raise ValueError(f"num_cells must be >= 2 for each of the {d} axes; got {num_cells}")
-    scales = tuple(sorted(float(s) for s in scales))
+    if window not in _DEFAULT_SCALES:
+        raise ValueError(f"window must be 'rank' or 'std'; got {window!r}")
+    scales = tuple(sorted(float(s) for s in (scales or _DEFAULT_SCALES[window][0])))
+    segment_scales = tuple(segment_scales or _DEFAULT_SCALES[window][1])
     if not scales or scales[0] <= 0:
         raise ValueError(f"scales must be positive window half-widths; got {scales}")
     mean, std = z.mean(0), z.std(0)
@@ -413,7 +475,13 @@ def recover_grid(
     out = {k: [] for k in ("thr", "unc", "str", "rat", "pval", "view", "rej")}
     support = np.zeros((d, 2))
     failed = []
-    scan_kw = dict(grid_size=grid_size, num_null=num_null, null_quantile=null_quantile, rng=rng)
+    scan_kw = dict(
+        grid_size=grid_size,
+        num_null=num_null,
+        null_quantile=null_quantile,
+        rng=rng,
+        rank=window == "rank",
+    )
     axis_kw = dict(
         scales=scales,
         num_cells=None if num_cells is None else ks,
