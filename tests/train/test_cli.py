@@ -187,3 +187,23 @@ def test_help_lists_config_and_workdir_and_nan_stop_is_one_line(tmp_path):
     assert rc == 1 and "Traceback" not in err, err[-1500:]
     (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert "non-finite loss at step" in line and "learning_rate" in line
+
+
+def test_sweep_reuses_a_cell_only_with_the_same_config(tmp_path):
+    from experiments.synthetic import sweep
+    from experiments.synthetic.configs import test as test_config
+
+    cfg = test_config.get_config()
+    wd = str(tmp_path / "cell")
+    assert sweep.finished(cfg, wd) is None  # nothing there
+    with _cli.workdir_session(cfg, wd):
+        with open(os.path.join(wd, "results.json"), "w") as f:
+            json.dump({"steps": cfg.train.num_steps, "mcc_pearson": 0.5}, f)
+    assert sweep.finished(cfg, wd)["mcc_pearson"] == 0.5
+    more = test_config.get_config()
+    more.train.num_steps += 10  # the table said 50 steps after --set=train.num_steps=400
+    assert sweep.finished(more, wd) is None
+    other = test_config.get_config()
+    other.seed = 7
+    assert sweep.finished(other, wd) is None
+    assert _cli.check_workdir_config(other, wd) == ["seed 0 -> 7"]

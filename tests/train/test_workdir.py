@@ -213,3 +213,10 @@ def test_lock_is_exclusive_reentrant_and_free_after_sigkill(tmp_path):
     with open(os.path.join(wd, ".lock")) as f:
         assert json.load(f)["pid"] == os.getpid()
     lock.release()
+
+
+@pytest.mark.slow
+def test_fault_injection_cycles_end_equal_to_an_uninterrupted_run(tmp_path):
+    from tests.train import fault_injection
+
+    assert fault_injection.main(["--steps=60", "--cycles=2", f"--workdir={tmp_path}"]) == 0
