@@ -58,11 +58,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     require(m.num_latents >= 0, "model.num_latents", f"must be >= 0; got {m.num_latents}")
     require(m.num_values >= 2, "model.num_values", f"must be >= 2; got {m.num_values}")
-    archs = ("dlib", "qlae")
+    archs = ("dlib", "qlae", "qlae_legacy")
     require(
         m.architecture in archs,
         "model.architecture",
         f"must be one of {archs}; got {m.architecture!r}",
+    )
+    precisions = ("float32", "bf16")
+    require(
+        t.get("precision", "float32") in precisions,
+        "train.precision",
+        f"must be one of {precisions}; got {t.get('precision')!r}",
     )
     require(m.depth >= 0, "model.depth", f"must be >= 0 (0 = default); got {m.depth}")
     require(
@@ -115,6 +121,7 @@ def make_model(config: ml_collections.ConfigDict, num_factors: int):
         channels=tuple(m.channels) or None,
         dense=tuple(m.dense) or None,
         depth=m.depth or None,
+        dtype=config.train.get("precision", "float32"),  # "bf16": bf16 compute, f32 params/loss
     )
     if m.kind in QUANTIZED:
         arch["num_values"] = m.num_values

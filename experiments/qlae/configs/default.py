@@ -31,7 +31,7 @@ def get_config(kind: str | None = None) -> ml_collections.ConfigDict:
     c.model.kind = kind or "qlae"  # one of experiments.qlae.train.KINDS
     c.model.num_latents = 0  # 0 = twice the number of factors (QLAE default)
     c.model.num_values = 10  # codebook values per latent (qlae, qlvae)
-    c.model.architecture = "dlib"  # "dlib" | "qlae" (the QLAE reference, ~7.6 M params)
+    c.model.architecture = "dlib"  # "dlib" | "qlae" (as published, 7.65 M params) | "qlae_legacy"
     c.model.channels = (16, 16, 32, 32)  # () = the architecture's default widths
     c.model.dense = (128,)
     c.model.depth = 0  # 0 = the architecture's default
@@ -49,6 +49,7 @@ def get_config(kind: str | None = None) -> ml_collections.ConfigDict:
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 1200
     c.train.batch_size = 32
+    c.train.precision = "float32"  # "bf16": bfloat16 compute, float32 parameters and losses
     c.train.learning_rate = 1e-3
     c.train.weight_decay = -1.0  # < 0: the kind's default (qlae/qlvae 0.1, ae/vae 1e-4)
     c.train.clip_value = -1.0  # < 0: the kind's default (qlae/qlvae 1.0, ae/vae none); 0 = none
