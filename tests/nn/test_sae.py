@@ -27,48 +27,46 @@ def test_jumprelu_threshold_gradient_is_the_kernel_pseudo_derivative():
 
 
 def test_jumprelu_model_threshold_receives_gradient_through_l0():
+    eps, theta = 0.5, 0.2
     model = nn.SparseAutoencoder(
-        8, 16, kind="jumprelu", k=2, jump_bandwidth=0.5, init_threshold=0.2, rngs=nnx.Rngs(0)
+        8, 16, kind="jumprelu", k=2, jump_bandwidth=eps, init_threshold=theta, rngs=nnx.Rngs(0)
     )
     x = jax.random.normal(jax.random.key(1), (64, 8))
 
-    def loss(m):
+    def l0(m):
         out = m(x)
-        rec = jnp.mean(losses.sae_reconstruction_error(out.x_hat, x))
-        return rec + jnp.mean(losses.l0_sparsity(out.pre, out.threshold, bandwidth=0.5))
+        return jnp.mean(losses.l0_sparsity(out.pre, out.threshold, bandwidth=eps))
 
-    grads = nnx.grad(loss)(model)
-    g = np.asarray(grads["log_threshold"][...])
-    assert np.all(np.isfinite(g)) and np.count_nonzero(g) > 0
+    def total(m):
+        return jnp.mean(losses.sae_reconstruction_error(m(x).x_hat, x)) + l0(m)
+
+    g_l0, g_total = nnx.jit(lambda m: (nnx.grad(l0)(m), nnx.grad(total)(m)))(model)
+    # Closed form of the L0 term alone: d/d log θ_i mean_n H(pre_ni - θ_i)
+    #   = θ_i · (-1/ε) · mean_n 1{|pre_ni - θ_i| < ε/2}   (chain rule through θ = exp(log θ)).
+    pre = np.asarray(model.pre_activation(x))
+    expected = theta * (-1.0 / eps) * np.mean(np.abs(pre - theta) < eps / 2, axis=0)
+    g = np.asarray(g_l0["log_threshold"][...])
+    np.testing.assert_allclose(g, expected, rtol=1e-5, atol=1e-7)
+    assert np.count_nonzero(expected) > 0  # the window catches pre-activations
+    np.testing.assert_array_equal(np.asarray(g_l0["W_dec"][...]), 0.0)  # L0 reaches θ only
+    gt = np.asarray(g_total["log_threshold"][...])
+    assert np.all(np.isfinite(gt)) and not np.allclose(gt, g)  # + reconstruction's share
 
 
 def test_topk_and_batchtopk_counts():
     pre = jax.random.normal(jax.random.key(0), (8, 20))
-    z = losses.topk_activation(pre, k=3)
+    z, zb = jax.jit(
+        lambda p: (
+            losses.topk_activation(p, k=3),
+            losses.batch_topk_activation(jnp.abs(p) + 0.1, k=3),
+        )
+    )(pre)
     assert np.all(np.sum(np.asarray(z) != 0, axis=1) <= 3)
     top3 = np.sort(np.asarray(pre), axis=1)[:, -3:]
     np.testing.assert_allclose(np.sort(np.asarray(z), axis=1)[:, -3:], np.maximum(top3, 0))
-    zb = losses.batch_topk_activation(jnp.abs(pre) + 0.1, k=3)
-    assert np.sum(np.asarray(zb) != 0) == 3 * 8
-
-
-def test_unit_norm_columns_preserved_by_an_optimizer_step():
-    model = nn.SparseAutoencoder(6, 12, kind="topk", k=2, rngs=nnx.Rngs(0))
-    opt = nnx.Optimizer(model, nn.unit_norm_decoder(optax.adam(0.5)), wrt=nnx.Param)
-    x = jax.random.normal(jax.random.key(2), (32, 6)) * 3.0
-
-    @nnx.jit
-    def step(m, o):
-        grads = nnx.grad(lambda mm: jnp.mean(losses.sae_reconstruction_error(mm(x).x_hat, x)))(m)
-        o.update(m, grads)
-
-    before = np.asarray(model.W_dec[...]).copy()
-    for _ in range(3):
-        step(model, opt)
-    w = np.asarray(model.W_dec[...])
-    assert not np.allclose(w, before)
-    np.testing.assert_allclose(np.linalg.norm(w, axis=1), 1.0, rtol=1e-6)
-    np.testing.assert_allclose(np.linalg.norm(np.asarray(model.dictionary), axis=0), 1.0, rtol=1e-6)
+    assert np.sum(np.asarray(zb) != 0) == 3 * 8  # k * batch over the whole batch
+    kept = np.sort((np.abs(np.asarray(pre)) + 0.1).ravel())[-24:]
+    np.testing.assert_allclose(np.sort(np.asarray(zb)[np.asarray(zb) != 0]), kept, rtol=1e-6)
 
 
 def test_parallel_gradient_component_is_removed():
@@ -131,32 +129,69 @@ def test_ista_encoder_recovers_codes_with_the_true_dictionary():
     assert err < 0.01, err
 
 
-def test_topk_recovers_a_planted_incoherent_dictionary():
-    ds = data.make_sparse_coding(0, num_samples=8192, d_in=16, width=24, k=2)
-    model = nn.SparseAutoencoder(16, 24, kind="topk", k=2, rngs=nnx.Rngs(1))
-    opt = nnx.Optimizer(model, nn.unit_norm_decoder(optax.adam(5e-3)), wrt=nnx.Param)
+@pytest.fixture(scope="module")
+def trained_topk():
+    """A TopK SAE (width 32) trained 300 Adam steps on 24 planted incoherent atoms (mu = 1/4).
 
-    @nnx.jit
-    def step(m, o, xb):
-        loss = lambda mm: jnp.mean(losses.sae_reconstruction_error(mm(xb).x_hat, xb))  # noqa: E731
-        o.update(m, nnx.grad(loss)(m))
+    One jitted `lax.scan` over the steps (one compilation, no per-step dispatch), shared by
+    the recovery and the unit-norm tests. Width 32 > 24 atoms, as SAEs are used in practice:
+    at width 24 some latents die early and recovery needs ~5x the steps (seeds 0-4: MCC
+    0.88-0.99 after 1500 steps) while at width 32 seeds 0-7 all reach MCC >= 0.96 in 200.
+    """
+    steps, batch, n = 300, 256, 4096
+    ds = data.make_sparse_coding(0, num_samples=n, d_in=16, width=24, k=2)
+    model = nn.SparseAutoencoder(16, 32, kind="topk", k=2, rngs=nnx.Rngs(1))
+    model.init_decoder_bias(ds.x)
+    opt = nnx.Optimizer(model, nn.unit_norm_decoder(optax.adam(1e-2)), wrt=nnx.Param)
+    graphdef, state = nnx.split((model, opt))
+    before = np.asarray(model.W_dec[...]).copy()
+    order = np.random.default_rng(0).permuted(np.tile(np.arange(n), steps * batch // n + 1))
+    xs = jnp.asarray(ds.x[order[: steps * batch]].reshape(steps, batch, 16))
 
-    x = jnp.asarray(ds.x)
-    for t in range(1500):
-        i = (t * 256) % 8192
-        step(model, opt, x[i : i + 256])
-    match = identifiability.dictionary_mcc(np.asarray(model.dictionary), ds.dictionary)
+    def loss(m, xb):
+        return jnp.mean(losses.sae_reconstruction_error(m(xb).x_hat, xb))
+
+    @jax.jit
+    def fit(state, xs):
+        def body(state, xb):
+            m, o = nnx.merge(graphdef, state)
+            o.update(m, nnx.grad(loss)(m, xb))
+            return nnx.state((m, o)), None
+
+        return jax.lax.scan(body, state, xs)[0]
+
+    model, _ = nnx.merge(graphdef, fit(state, xs))
+    return model, ds, before
+
+
+def test_topk_recovers_a_planted_incoherent_dictionary(trained_topk):
+    model, ds, _ = trained_topk
+    # Every true atom is matched by a learned one (Hungarian over the 24 true atoms);
+    # observed 0.997 on data/init seeds 0-4 at this size (step budget: 300).
+    match = identifiability.dictionary_mcc(ds.dictionary, np.asarray(model.dictionary))
     assert match.mcc >= 0.95, match.mcc
+    assert np.mean(match.cosines >= 0.9) >= 0.95
 
 
-@pytest.mark.parametrize("kind", KINDS, ids=KINDS)
-def test_every_kind_jits_and_shapes(kind):
-    model = nn.SparseAutoencoder(8, 16, kind=kind, k=2, rngs=nnx.Rngs(0))
-    x = jnp.ones((4, 8))
-    out = nnx.jit(lambda m, v: m(v))(model, x)
-    assert out.x_hat.shape == (4, 8) and out.z.shape == (4, 16) and out.aux_x_hat.shape == (4, 8)
-    assert model.encode(x).shape == (4, 16)
-    assert np.all(np.asarray(out.z) >= 0)
+def test_unit_norm_columns_preserved_by_optimizer_steps(trained_topk):
+    model, _, before = trained_topk
+    w = np.asarray(model.W_dec[...])
+    assert np.max(np.abs(w - before)) > 0.1  # Adam (lr 1e-2) moved the atoms ...
+    np.testing.assert_allclose(np.linalg.norm(w, axis=1), 1.0, rtol=1e-6)  # ... on the sphere
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(model.dictionary), axis=0), 1.0, rtol=1e-6)
+
+
+def test_every_kind_jits_and_shapes():
+    # All five kinds in one jitted call (one compilation instead of five).
+    models = [nn.SparseAutoencoder(8, 16, kind=kind, k=2, rngs=nnx.Rngs(0)) for kind in KINDS]
+    x = jax.random.normal(jax.random.key(3), (4, 8))
+    outs, codes = nnx.jit(lambda ms, v: ([m(v) for m in ms], [m.encode(v) for m in ms]))(models, x)
+    for kind, out, z in zip(KINDS, outs, codes):
+        assert out.x_hat.shape == (4, 8) and out.z.shape == (4, 16), kind
+        assert out.aux_x_hat.shape == (4, 8) and z.shape == (4, 16), kind
+        assert np.all(np.asarray(out.z) >= 0) and np.all(np.isfinite(np.asarray(out.x_hat))), kind
+    l0 = {kind: np.sum(np.asarray(out.z) > 0, axis=1) for kind, out in zip(KINDS, outs)}
+    assert np.all(l0["topk"] <= 2) and np.sum(l0["batchtopk"]) <= 2 * 4
 
 
 def test_bad_inputs_are_one_line_errors():
