@@ -1,0 +1,1 @@
+"""Seed-000 axis-alignment criterion experiments (linear reference reproduction)."""
