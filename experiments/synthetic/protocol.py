@@ -342,7 +342,7 @@ def _validate(c) -> None:
     for s in c.settings.split(","):
         if s not in SETTINGS:
             raise ValueError(f"--config.settings: unknown {s!r}; use {sorted(SETTINGS)}")
-    if c.tune_setting not in c.settings.split(","):
+    if not c.fixed_weights and c.tune_setting not in c.settings.split(","):
         raise ValueError("--config.tune_setting must be one of --config.settings")
     tune, ev = set(parse_seeds(c.tuning_seeds)), set(parse_seeds(c.evaluation_seeds))
     ev |= set(parse_seeds(c.evaluation_seeds_other))

@@ -90,3 +90,12 @@ def test_report_is_built_from_results_files(tmp_path):
     assert "| cliff | 93.0 ± 0.8 |" in text
     assert "+2.0 [+2.0, +2.0] vs ioss" in text
     assert "0.750 ± 0.000" in text
+
+
+def test_fixed_weights_parse_and_errors():
+    c = ml_collections.ConfigDict(protocol.get_config().to_dict())
+    c.fixed_weights = "cliff=0.1, ioss=0.03"
+    assert protocol.fixed_weights(c) == {"cliff": 0.1, "ioss": 0.03}
+    c.fixed_weights = "cliff:0.1"
+    with pytest.raises(ValueError, match="fixed_weights"):
+        protocol.fixed_weights(c)
