@@ -1,0 +1,75 @@
+"""find_cliffs CLI: planted cliffs in a synthetic CSV, a real bundled table, bad input."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+import sklearn.datasets
+
+from experiments.find_cliffs.__main__ import main
+
+
+def _write(path, header, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return str(path)
+
+
+def test_synthetic_cliff_recovered_and_nan_rows_counted(tmp_path):
+    rng = np.random.default_rng(0)
+    a = np.concatenate([rng.uniform(1, 10, 1500), rng.uniform(10, 100, 300)])  # cliff at 10
+    b = rng.uniform(0, 1, a.size)
+    rows = [[f"{x:.6g}", f"{y:.6g}", "q"] for x, y in zip(a, b)]
+    rows[:7] = [["", "0.5", "q"]] * 3 + [["nan", "0.1", "q"]] * 4
+    path = _write(tmp_path / "t.csv", ["a", "b", "label"], rows)
+    out = tmp_path / "out"
+    res = main([f"--csv={path}", "--columns=a,b", "--log=a", f"--out={out}"])
+    assert res["rows_dropped_nan"] == 7
+    # log10 density: flat-ish, dropping by 10x (per unit of log10) at a = 10
+    np.testing.assert_allclose(res["cliffs"]["a"]["thresholds"], [10.0], rtol=0.03)
+    assert res["cliffs"]["b"]["thresholds"] == []
+    assert os.path.getsize(out / "cliffs.png") > 0
+    assert json.loads((out / "cliffs.json").read_text())["columns"] == ["a", "b"]
+
+
+def test_real_bundled_table_runs(tmp_path):
+    # scikit-learn's bundled breast-cancer table (569 rows), written with its feature names.
+    d = sklearn.datasets.load_breast_cancer()
+    path = _write(tmp_path / "bc.csv", list(d.feature_names), d.data.tolist())
+    res = main(
+        [
+            f"--csv={path}",
+            "--columns=mean radius,mean texture",
+            "--log=mean radius",
+            f"--out={tmp_path / 'o'}",
+        ]
+    )
+    assert res["rows_used"] == 569 and res["verdict"]["holds"] in (True, False, None)
+    for c in res["cliffs"].values():
+        lo, hi = c["support"]
+        assert all(lo < t < hi for t in c["thresholds"])
+
+
+@pytest.mark.parametrize(
+    "rows, args, match",
+    [
+        ([["1", "2"]] * 300, ["--columns=a,zz"], "not in"),
+        ([["1", "x"]] + [["1", "2"]] * 300, ["--columns=a,b"], "not a number"),
+        ([["1", "2"]] * 300, ["--columns=a,b"], "constant"),
+        ([[str(i), str(i % 7)] for i in range(50)], ["--columns=a,b"], "usable rows"),
+        ([[str(-i), str(i % 7)] for i in range(300)], ["--columns=a,b", "--log=a"], "<= 0"),
+        ([[str(i), str(i % 7)] for i in range(300)], ["--columns=a", "--log=b"], "not among"),
+    ],
+    ids=["missing", "non-numeric", "constant", "few-rows", "log-negative", "log-unknown"],
+)
+def test_bad_input_is_one_line(tmp_path, capsys, rows, args, match):
+    path = _write(tmp_path / "bad.csv", ["a", "b"], rows)
+    with pytest.raises(SystemExit) as e:
+        main([f"--csv={path}", f"--out={tmp_path / 'o'}", *args])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and match in err
