@@ -15,6 +15,14 @@ from qdjax.losses._cliff import (
     silverman_bandwidth,
 )
 from qdjax.losses._cliff_variants import CLIFF_VARIANTS, cliff_loss_variant, cliff_variant
+from qdjax.losses._factorqvae import (
+    density_ratio_tc,
+    discriminator_loss,
+    gumbel_softmax,
+    gumbel_temperature,
+    scalar_codebook_distances,
+    uniform_kl,
+)
 from qdjax.losses._compositional import (
     block_norms,
     block_sparsity_ratio,
@@ -52,6 +60,12 @@ from qdjax.losses._wgan import (
 )
 
 __all__ = [
+    "density_ratio_tc",
+    "discriminator_loss",
+    "gumbel_softmax",
+    "gumbel_temperature",
+    "scalar_codebook_distances",
+    "uniform_kl",
     "HessianPenalty",
     "activity_penalty",
     "kernel_multiinformation",

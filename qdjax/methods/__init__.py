@@ -7,7 +7,7 @@
 `recipe.to_json()` is what experiments write into results.json.
 """
 
-from qdjax.methods import _catalog, _tripod  # noqa: F401  (register the methods)
+from qdjax.methods import _catalog, _factor, _tripod  # noqa: F401  (register the methods)
 from qdjax.methods._parts import schedule as warmup_schedule
 from qdjax.methods._registry import (
     COMMON_DEFAULTS,

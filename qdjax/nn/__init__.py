@@ -15,6 +15,14 @@ from qdjax.nn._convnets import (
     instance_norm,
     subpixel_conv_transpose,
 )
+from qdjax.nn._factorqvae import (
+    FactorQVAE,
+    FactorVAE,
+    RelaxedScalarQuantizer,
+    TCDiscriminator,
+    factorqvae,
+    factorvae,
+)
 from qdjax.nn._mlp import MLP
 from qdjax.nn._tripod import TanhRoundQuantizer, TripodAutoencoder, tripod
 from qdjax.nn._models import (
@@ -45,6 +53,12 @@ from qdjax.nn._sae import (
 )
 
 __all__ = [
+    "FactorQVAE",
+    "FactorVAE",
+    "RelaxedScalarQuantizer",
+    "TCDiscriminator",
+    "factorqvae",
+    "factorvae",
     "TanhRoundQuantizer",
     "TripodAutoencoder",
     "tripod",

@@ -1,6 +1,13 @@
 """Training engine: objectives, optimizers, the jitted data-parallel step, the loop."""
 
 from qdjax.train.checkpoint import Checkpointer, SkippedCheckpoint
+from qdjax.train.discriminator import (
+    discriminator_params,
+    make_discriminator_optimizers,
+    make_discriminator_train_step,
+    model_params,
+    permute_latents,
+)
 from qdjax.train.gan import (
     critic_params,
     generator_params,
@@ -30,6 +37,11 @@ from qdjax.train.workdir import WorkdirInUseError, WorkdirLock
 from qdjax.train.writers import MetricWriter, read_metrics, write_results
 
 __all__ = [
+    "discriminator_params",
+    "make_discriminator_optimizers",
+    "make_discriminator_train_step",
+    "model_params",
+    "permute_latents",
     "critic_params",
     "generator_params",
     "info_loss",
