@@ -32,9 +32,11 @@ from qdjax.data._sparse_coding import (
 )
 from qdjax.data._synthetic import (
     GridDensity,
+    JumpSizes,
     Mixing,
     SyntheticDataset,
     make_grid_density,
+    make_manhattan_reference,
     make_mixing,
     make_synthetic,
 )
@@ -77,6 +79,8 @@ __all__ = [
     "Batch",
     "BatchSource",
     "GridDensity",
+    "JumpSizes",
+    "make_manhattan_reference",
     "Mixing",
     "SyntheticDataset",
     "make_grid_density",

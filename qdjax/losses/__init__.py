@@ -1,5 +1,10 @@
 """Pure loss kernels: arrays in, arrays out (no flax, no configs)."""
 
+from qdjax.losses._axis_alignment import (
+    axis_alignment_loss,
+    kde_score,
+    observation_weights,
+)
 from qdjax.losses._bioae import activity_penalty, nonnegativity_penalty
 from qdjax.losses._cliff import (
     Cliffs,
@@ -15,6 +20,13 @@ from qdjax.losses._cliff import (
     silverman_bandwidth,
 )
 from qdjax.losses._cliff_variants import CLIFF_VARIANTS, cliff_loss_variant, cliff_variant
+from qdjax.losses._compositional import (
+    block_norms,
+    block_sparsity_ratio,
+    compositional_contrast,
+    decoder_compositional_contrast,
+    group_matrix,
+)
 from qdjax.losses._factorqvae import (
     density_ratio_tc,
     discriminator_loss,
@@ -22,13 +34,6 @@ from qdjax.losses._factorqvae import (
     gumbel_temperature,
     scalar_codebook_distances,
     uniform_kl,
-)
-from qdjax.losses._compositional import (
-    block_norms,
-    block_sparsity_ratio,
-    compositional_contrast,
-    decoder_compositional_contrast,
-    group_matrix,
 )
 from qdjax.losses._quantize import commitment_loss, quantization_loss
 from qdjax.losses._reconstruction import bernoulli_nll, squared_error
@@ -106,6 +111,9 @@ __all__ = [
     "cliff_uniform_kl",
     "cliff_univariate",
     "find_cliffs",
+    "axis_alignment_loss",
+    "kde_score",
+    "observation_weights",
     "gaussian_kl",
     "gaussian_sample",
     "hfs_pairwise",
