@@ -119,7 +119,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--kinds", default="topk,relu")
     a = p.parse_args(argv)
-    load_before = os.getloadavg()
+    load_before, commit = os.getloadavg(), _commit()  # the code that runs, taken at start
     rows = []
     for kind in a.kinds.split(","):
         r = measure(kind, d_in=a.d_in, width=a.width, k=a.k, batch=a.batch, steps=a.steps)
@@ -130,7 +130,7 @@ def main(argv=None):
         "device": str(jax.devices()[0]),
         "platform": platform.platform(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(),
-        "commit": _commit(),
+        "commit": commit,
         "jax": jax.__version__,
         "cpu_count": os.cpu_count(),
         "loadavg_before": load_before,

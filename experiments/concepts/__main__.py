@@ -2,15 +2,28 @@
 
 See README.md beside this file. `--features` points at a `[samples, d_in]` float `.npy`
 file (memory-mapped, rows = samples); without it the experiment runs on planted data.
+`--features=PATH` is shorthand for `--config.features=PATH`, so the file is part of the
+config recorded in the workdir (a rerun on another file there is refused; `--overwrite`).
 """
+
+import sys
 
 from absl import flags
 
 from experiments import _cli
 from experiments.concepts import train
 
+# Config keys that only select which sub-runs (each in its own sub-workdir) are trained
+# and reported; changing them in an existing workdir keeps the finished sub-runs.
+MAY_CHANGE = ("eval_seeds", "tuning_seeds", "sae.kinds", "data.conditions", "ica.*")
+
+
 _cli.define_flags("experiments/concepts/configs/default.py")
 flags.DEFINE_string("features", None, "A [samples, d_in] .npy of activations (rows = samples).")
 
 if __name__ == "__main__":
-    _cli.run(lambda config, workdir: train.main(config, workdir, flags.FLAGS.features))
+    sys.argv = train.features_as_config(sys.argv)
+    _cli.run(
+        lambda config, workdir: train.main(config, workdir, flags.FLAGS.features),
+        may_change=MAY_CHANGE,
+    )

@@ -14,7 +14,6 @@ reporting L0, FVU, dead fraction, the k-sparse verdict and seed consistency.
 
 from __future__ import annotations
 
-import json
 import os
 
 import jax.numpy as jnp
@@ -47,6 +46,22 @@ def _names(text: str, allowed, flag: str) -> list[str]:
         bool(names) and not bad, flag, f"must be a comma list from {list(allowed)}; got {text!r}"
     )
     return names
+
+
+def features_as_config(argv: list[str]) -> list[str]:
+    """Rewrites `--features=PATH` / `--features PATH` into `--config.features=PATH`."""
+    out, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--features="):
+            out.append("--config.features=" + arg.split("=", 1)[1])
+        elif arg == "--features" and i + 1 < len(argv):
+            out.append("--config.features=" + argv[i + 1])
+            i += 1
+        else:
+            out.append(arg)
+        i += 1
+    return out
 
 
 def validate(config) -> None:
@@ -261,7 +276,7 @@ def run_synthetic(config, workdir: str) -> dict:
     ica_rows = ica.run(config, workdir) if config.ica.enabled else []
     results = {
         "mode": "synthetic",
-        "config": json.loads(config.to_json()),
+        "config": _cli.config_record(config),
         "sae": rows_out,
         "truth_verdicts": truth_verdicts,
         "consistency": consistency,
@@ -332,7 +347,7 @@ def run_features(config, workdir: str, path: str) -> dict:
         "mode": "features",
         "features": path,
         "shape": [n, d_in],
-        "config": json.loads(config.to_json()),
+        "config": _cli.config_record(config),
         "sae": rows_out,
         "consistency": consistency,
         "ica": [],

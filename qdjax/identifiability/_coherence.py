@@ -75,14 +75,15 @@ def coherence_stats(D, m: int = 1, *, block_size: int = 1024) -> CoherenceStats:
     Dn = as_dictionary(D)
     width = Dn.shape[1]
     m = int(min(max(m, 1), width - 1))
-    full = jnp.asarray(Dn, jnp.float32)
+    host = Dn.astype(np.float32)
+    full = jnp.asarray(host)
     vals, idxs = [], []
     m_arr = jnp.zeros((m,))
     for lo in range(0, width, block_size):
         hi = min(lo + block_size, width)
-        block = full[:, lo:hi]
+        block = host[:, lo:hi]  # sliced on the host: no eager device op per block shape
         if hi - lo < block_size and width > block_size:  # pad: one compiled shape
-            block = jnp.pad(block, ((0, 0), (0, block_size - (hi - lo))))
+            block = np.pad(block, ((0, 0), (0, block_size - (hi - lo))))
         v, i = _block_top(block, full, lo, m_arr)
         vals.append(np.asarray(v)[: hi - lo])
         idxs.append(np.asarray(i)[: hi - lo])

@@ -28,6 +28,7 @@ without bias) that :func:`qdjax.losses.auxk_loss` scores against the detached re
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -115,8 +116,7 @@ class SparseAutoencoder(nnx.Module):
         self.dead_after = int(dead_after)
         self.jump_bandwidth, self.ista_steps = float(jump_bandwidth), int(ista_steps)
         self.ista_penalty, self.threshold_momentum = float(ista_penalty), threshold_momentum
-        w = jax.random.normal(rngs.params(), (width, d_in), jnp.float32)
-        w = w / jnp.linalg.norm(w, axis=1, keepdims=True)
+        w = _unit_rows(rngs.params(), width, d_in)
         self.W_dec = nnx.Param(w)
         self.W_enc = nnx.Param(w.T)  # tied initialisation (Gao et al. 2024)
         self.b_enc = nnx.Param(jnp.zeros((width,), jnp.float32))
@@ -215,6 +215,13 @@ class SparseAutoencoder(nnx.Module):
         self.b_dec[...] = geometric_median(self._check(x), num_iters=num_iters)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _unit_rows(key: jax.Array, rows: int, cols: int) -> Array:
+    """Gaussian ``[rows, cols]`` with unit-norm rows (one compiled call, not five eager ops)."""
+    w = jax.random.normal(key, (rows, cols), jnp.float32)
+    return w / jnp.linalg.norm(w, axis=1, keepdims=True)
+
+
 def _spectral_norm_sq(w: Array, num_iters: int = 30) -> Array:
     """||w||₂² by power iteration on ``w wᵀ`` from a fixed start (deterministic)."""
     v = jnp.ones((w.shape[1],), w.dtype) / jnp.sqrt(w.shape[1])
@@ -241,7 +248,11 @@ def geometric_median(x: ArrayLike, *, num_iters: int = 100, eps: float = 1e-8) -
     x = jnp.asarray(x, jnp.float32)
     if x.ndim != 2 or x.shape[0] < 1:
         raise ValueError(f"x must be [n, dim] with n >= 1; got shape {x.shape}")
+    return _weiszfeld(x, num_iters, eps)
 
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _weiszfeld(x: Array, num_iters: int, eps: float) -> Array:
     def body(m, _):
         w = 1.0 / jnp.maximum(jnp.linalg.norm(x - m[None, :], axis=1), eps)
         return (w @ x) / jnp.sum(w), None

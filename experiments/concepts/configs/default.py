@@ -58,6 +58,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.ica.num_sources = 6
     c.ica.num_samples = 5_000
     c.ica.num_gaussian = "0,1,2"
+    c.ica.algorithm = "symmetric"  # or "deflation" (both qdjax and scikit-learn)
 
     c.eval = ml_collections.ConfigDict()
     c.eval.active_tol = 1e-3  # a code counts as active above this (L0, support F1)
