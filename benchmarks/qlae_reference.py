@@ -302,8 +302,11 @@ def _commit() -> str:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
         )
-        dirty = subprocess.run(["git", "status", "--porcelain", "qdjax"], capture_output=True,
-                               text=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "qdjax"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -330,6 +333,7 @@ def main(argv=None) -> None:
     if args.steps < 1 or args.rounds < 1:
         raise SystemExit("error: --steps and --rounds must be >= 1")
     dis, QuantizedAE = load_reference(args.reference_repo)
+    commit = _commit()  # the code measured: taken at the start, not when the JSON is written
     rows = []
     dev = jax.devices()[0]
     for b in sizes:
@@ -345,7 +349,7 @@ def main(argv=None) -> None:
         out = {
             "benchmark": "qlae_reference",
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "commit": _commit(),
+            "commit": commit,
             "command": "python -m benchmarks.qlae_reference " + " ".join(sys.argv[1:]),
             "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}",
             "jax": jax.__version__,
