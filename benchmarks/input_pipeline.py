@@ -16,6 +16,7 @@ import argparse
 import datetime
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -27,6 +28,16 @@ from qdjax import data as qdata
 from qdjax import nn
 from qdjax import train as qtrain
 from qdjax.train.step import jit_step, make_data_mesh, put_batch, replicated
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def _time_source(source, steps: int, host: bool) -> dict:
@@ -114,6 +125,7 @@ def main(argv=None) -> int:
         "device": str(jax.devices()[0]),
         "num_devices": jax.device_count(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "commit": _commit(),
         "command": "python -m benchmarks.input_pipeline " + " ".join(argv or sys.argv[1:]),
         "load_average": os.getloadavg(),
         "rows": rows,

@@ -1,6 +1,9 @@
 """Tables from a sweep's results files: QLAE-style and Cliff-style, mean ± std over seeds.
 
-    python -m experiments.images.results --root=runs/shapes3d_cpu [--out=FILE.md]
+    python -m experiments.images.results --root=runs/shapes3d_cpu [--out=FILE.md] [--commit=SHA]
+
+The output starts with the command and the commit(s) of the code the runs were made with
+(recorded in each results.json; `--commit` names it for runs made before it was recorded).
 
 QLAE style (Hsu et al. 2023): InfoM, InfoC, InfoE, DCI D, C, I, MIG, PSNR. Cliff style
 (Cliff paper, Shapes3D): DCI disentanglement x 100. The data label of the runs (e.g.
@@ -43,14 +46,23 @@ def _cell(values, scale=1.0, digits=3) -> str:
     return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}" if len(v) > 1 else f"{v[0]:.{digits}f}"
 
 
-def tables(rows: list[dict]) -> str:
+def tables(rows: list[dict], commit: str = "") -> str:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         groups[(r["data"], r["steps"], r["method"])].append(r)
     out = []
     for data in sorted({k[0] for k in groups}):
         keys = [k for k in groups if k[0] == data]
-        out.append(f"### {data}\n\nQLAE-style (mean ± std over seeds; n = seeds):\n")
+        runs = [r for k in keys for r in groups[k]]
+        commits = sorted({str(r.get("commit") or commit or "unknown") for r in runs})
+        seeds = sorted({int(r["seed"]) for r in runs})
+        out.append(f"### {data}\n")
+        out.append(
+            f"{len(runs)} runs, seeds {', '.join(map(str, seeds))}; "
+            + ", ".join(f"commit {c}" for c in commits)
+            + ".\n"
+        )
+        out.append("QLAE-style (mean ± std over seeds; n = seeds):\n")
         head = "| method | steps | n | " + " | ".join(c[0] for c in QLAE_COLUMNS) + " |"
         out += [head, "|" + "---|" * (3 + len(QLAE_COLUMNS))]
         for k in sorted(keys, key=lambda k: (k[1], k[2])):
@@ -72,12 +84,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", required=True)
     p.add_argument("--out", default="")
+    p.add_argument("--commit", default="", help="commit of runs whose results lack one")
     a = p.parse_args(argv)
     rows = load(a.root)
     if not rows:
         print(f"error: no <method>/seed_*/results.json under {a.root}; run the sweep first")
         return 2
-    text = tables(rows)
+    command = "python -m experiments.images.results " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    text = f"Produced by `{command}`.\n\n" + tables(rows, a.commit)
     print(text)
     if a.out:
         with open(a.out, "w") as f:

@@ -18,15 +18,15 @@ from experiments._cli import ConfigError
 from experiments.images import train
 
 
-def _parse(old, value: str):
-    """`value` as the type of the config's current value `old` (tuples: comma-separated)."""
-    if isinstance(old, bool):
+def _parse(kind: type, value: str):
+    """`value` as the config field's type `kind` (tuples: comma-separated ints)."""
+    if kind is bool:
         if value.lower() not in ("true", "false", "1", "0"):
             raise ConfigError(f"--set value {value!r} must be true or false")
         return value.lower() in ("true", "1")
-    if isinstance(old, tuple):
+    if kind is tuple:
         return tuple(int(v) for v in value.split(",") if v)
-    return type(old)(value)
+    return kind(value)
 
 
 def main(argv=None) -> int:
@@ -59,10 +59,11 @@ def main(argv=None) -> int:
                     node = c[section] if section else c
                     if name not in node:
                         raise ConfigError(f"--set {key}: no such config key")
+                    kind = node.get_ref(name).get_type()  # placeholders (recipe keys) too
                     try:
-                        node[name] = _parse(node[name], value)
+                        node[name] = _parse(kind, value)
                     except ValueError:
-                        raise ConfigError(f"--set {item}: {value!r} is not a {type(node[name])}")
+                        raise ConfigError(f"--set {item}: {value!r} is not a {kind.__name__}")
                 # the session records the config (config.json, and "config" in results.json)
                 with _cli.workdir_session(c, workdir):
                     train.train_and_evaluate(c, workdir)

@@ -1,6 +1,12 @@
 """Train one method on an image disentanglement benchmark; report InfoMEC, DCI, MIG and PSNR.
 
-Shared by `python -m experiments.{shapes3d,mpi3d,dsprites,falcor3d,isaac3d}`. Data sources
+Shared by `python -m experiments.{shapes3d,mpi3d,dsprites,falcor3d,isaac3d}`. Methods come
+from the registry by name (`qdjax.methods.names("shapes3d")`: ae, betavae, betatcvae, cliff,
+hfs, ioss, qlae, qlvae, qlinfowgan, factorqvae, factorvae, tripod, bioae): the method brings
+its recipe (objective weights and schedule, optimizer, batch size, per-dataset values from the
+authors' configs); `--config.<section>.<key>` overrides one setting; the resolved recipe is
+written into results.json under "recipe". The network (`model.architecture` qlae | dlib,
+widths) is this experiment's. Data sources
 (`--config.data.source`): `auto` uses the dataset's file under `$QDJAX_DATA_DIR` and, for
 Shapes3D only, falls back to the procedural stand-in (`qdjax.data.Shapes3DRenderer`) when no
 file is there; `procedural`, `h5`, `npz`, `tfds` ask for one source and a missing file is a
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
 import time
 from typing import Any, NamedTuple
 
@@ -20,20 +27,25 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import threadpoolctl
 from absl import logging
 from flax import nnx
 
-from experiments import _cli
+from experiments import _cli, _methods
 from experiments._cli import require
-from experiments.images import methods, plots
+from experiments.images import plots
 from qdjax import data as qdata
 from qdjax import losses, metrics, nn
+from qdjax import methods as qmethods
 from qdjax import train as qtrain
 from qdjax.train import evaluate
 
 DATASETS = ("shapes3d", "mpi3d", "dsprites", "falcor3d", "isaac3d")
 SOURCES = ("auto", "procedural", "h5", "npz", "tfds")
 STAND_IN = "procedural stand-in"
+METHODS = qmethods.names("shapes3d")  # every registry method for image data
+# models with a discrete code (`encode_indices`): InfoMEC is also reported on the indices
+_QUANTIZED_MODELS = (nn.QuantizedAutoencoder, nn.QuantizedVAE, nn.QLInfoWGAN, nn.FactorQVAE)
 
 
 class Data(NamedTuple):
@@ -46,16 +58,19 @@ class Data(NamedTuple):
     size: int
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
-    d, m, lo = config.data, config.model, config.loss
+def resolve(config: ml_collections.ConfigDict):
+    """`(config with the method's recipe filled in, recipe)`; one-line ConfigError otherwise."""
     require(
         config.dataset in DATASETS, "dataset", f"must be one of {DATASETS}; got {config.dataset!r}"
     )
-    require(
-        config.method in methods.METHODS,
-        "method",
-        f"must be one of {methods.METHODS}; got {config.method!r}",
+    return _methods.apply_recipe(
+        config, config.dataset, config.method, num_steps=config.train.num_steps
     )
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Checks a config whose recipe is filled in (:func:`resolve`)."""
+    d, m, lo = config.data, config.model, config.loss
     require(d.source in SOURCES, "data.source", f"must be one of {SOURCES}; got {d.source!r}")
     require(
         d.source != "procedural" or config.dataset == "shapes3d",
@@ -82,14 +97,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     require(lo.reduction in ("mean", "sum"), "loss.reduction", "must be 'mean' or 'sum'")
     for name in ("quantization_weight", "commitment_weight", "beta", "regularizer_weight"):
         require(lo[name] >= 0, f"loss.{name}", f"must be >= 0; got {lo[name]}")
-    require(lo.tc_beta >= 1, "loss.tc_beta", f"must be >= 1; got {lo.tc_beta}")
-    require(
-        config.method not in ("cliff", "hfs") or lo.warmup_steps < config.train.num_steps,
-        "loss.warmup_steps",
-        f"({lo.warmup_steps}) must be below train.num_steps ({config.train.num_steps}): "
-        f"otherwise '{config.method}' trains a plain autoencoder",
-    )
     require(config.eval.dci_backend in ("gbt", "forest"), "eval.dci_backend", "must be gbt|forest")
+    require(config.eval.metric_threads >= 0, "eval.metric_threads", "must be >= 0 (0 = all)")
     _cli.validate_train(config.train)
 
 
@@ -171,20 +180,28 @@ def _host_fn(graphdef, fn, batch_size: int = 256):
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Trains `config.method` on `config.dataset`; writes results.json and plots."""
+    config, recipe = resolve(config)  # unknown method / bad setting: one line, nothing built
     validate(config)
     t0 = time.perf_counter()
     data = make_data(config)  # every data error is raised here, before any compilation
     method = config.method
     num_factors = len(data.factor_names)
     width = config.model.num_latents or nn.default_num_latents(num_factors)
-    image_shape = data.x_eval.shape[1:]
-    model = methods.make_model(method, image_shape, width, config.model, config.seed)
-    wd, clip = methods.optimizer_settings(method, config.train)
-    tx = qtrain.make_optimizer(
-        learning_rate=config.train.learning_rate, weight_decay=wd, clip_value=clip
+    image_shape = tuple(int(n) for n in data.x_eval.shape[1:])
+    arch = qmethods.Architecture(
+        image_shape,
+        width,
+        "conv",
+        {
+            "architecture": config.model.architecture,
+            "channels": tuple(config.model.channels),
+            "dense": tuple(config.model.dense),
+            "depth": config.model.depth,
+        },
+        dataset_size=data.size,
     )
-    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
-    objective = methods.make_objective(method, config.loss, image_shape, width, data.size)
+    built = qmethods.build(recipe, arch, config.seed)
+    model = built.model
     bernoulli = config.loss.likelihood == "bernoulli"
 
     def squash(logits):
@@ -200,8 +217,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         return {"psnr": metrics.psnr(x_curve, x_hat)}
 
     result = qtrain.train(
-        (model, optimizer),
-        qtrain.make_train_step(objective),
+        built.modules,
+        built.step,
         data.source,
         workdir=workdir,
         seed=config.seed,
@@ -213,50 +230,53 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     x_eval, s_eval = data.x_eval, data.s_eval
     x_hat = recon_fn(state, x_eval).reshape(x_eval.shape)
     z = code_fn(state, x_eval)
-    info = metrics.infomec(z, s_eval, seed=config.seed)
-    n_train = min(config.eval.dci_train_size, int(0.8 * len(z)))
-    dci = metrics.dci(
-        z[:n_train],
-        s_eval[:n_train],
-        z_test=z[n_train:],
-        s_test=s_eval[n_train:],
-        backend=config.eval.dci_backend,
-        seed=config.seed,
-    )
-    results = {
-        "dataset": config.dataset,
-        "data": data.label,
-        "pipeline": data.pipeline,
-        "method": method,
-        "seed": config.seed,
-        "steps": result.step,
-        "batch_size": config.train.batch_size,
-        "architecture": config.model.architecture,
-        "num_latents": int(z.shape[1]),
-        "num_params": nn.count_params(model),
-        "weight_decay": wd,
-        "clip_value": clip,
-        "loss": config.loss.to_dict(),
-        "num_eval": int(len(z)),
-        "psnr": metrics.psnr(x_eval, x_hat),
-        "infom": info.infom,
-        "infoc": info.infoc,
-        "infoe": info.infoe,
-        "dci_d": dci.disentanglement,
-        "dci_c": dci.completeness,
-        "dci_i": dci.informativeness_test,
-        "mig": metrics.mig(z, s_eval).score,
-    }
-    if method in methods.QUANTIZED:
-        idx = _host_fn(graphdef, lambda m, x: m.encode_indices(x))(state, x_eval)
-        info_q = metrics.infomec(idx, s_eval, discrete_latents=True, seed=config.seed)
-        results.update(infom_quantized=info_q.infom, infoc_quantized=info_q.infoc)
-        results["infoe_quantized"] = info_q.infoe
+    # BLAS/OpenMP threads of the metrics (KSG neighbours, regressions): on a loaded CPU,
+    # oversubscribed spinning threads made InfoMEC ~20x slower than one thread
+    with threadpoolctl.threadpool_limits(limits=config.eval.metric_threads or None):
+        info = metrics.infomec(z, s_eval, seed=config.seed)
+        n_train = min(config.eval.dci_train_size, int(0.8 * len(z)))
+        dci = metrics.dci(
+            z[:n_train],
+            s_eval[:n_train],
+            z_test=z[n_train:],
+            s_test=s_eval[n_train:],
+            backend=config.eval.dci_backend,
+            seed=config.seed,
+        )
+        results = {
+            "dataset": config.dataset,
+            "data": data.label,
+            "pipeline": data.pipeline,
+            "method": method,
+            "seed": config.seed,
+            "steps": result.step,
+            "batch_size": config.train.batch_size,
+            "architecture": config.model.architecture,
+            "num_latents": int(z.shape[1]),
+            "num_params": nn.count_params(model),
+            "recipe": recipe.to_json(),
+            "num_eval": int(len(z)),
+            "psnr": metrics.psnr(x_eval, x_hat),
+            "infom": info.infom,
+            "infoc": info.infoc,
+            "infoe": info.infoe,
+            "dci_d": dci.disentanglement,
+            "dci_c": dci.completeness,
+            "dci_i": dci.informativeness_test,
+            "mig": metrics.mig(z, s_eval).score,
+        }
+        if isinstance(model, _QUANTIZED_MODELS):
+            idx = _host_fn(graphdef, lambda m, x: m.encode_indices(x))(state, x_eval)
+            info_q = metrics.infomec(idx, s_eval, discrete_latents=True, seed=config.seed)
+            results.update(infom_quantized=info_q.infom, infoc_quantized=info_q.infoc)
+            results["infoe_quantized"] = info_q.infoe
     rows = qtrain.read_metrics(workdir)
     results["psnr_curve"] = {t: r["eval/psnr"] for t, r in sorted(rows.items()) if "eval/psnr" in r}
     results["final_loss"] = result.last_metrics.get("loss", float("nan"))
     results["wall_time_s"] = time.perf_counter() - t0
     results["train_examples_per_sec"] = result.examples_per_sec
+    results["devices"] = f"{jax.device_count()} x {jax.devices()[0].device_kind}"
+    results["commit"] = _commit()
     if config.eval.plot:
         results["plots"] = _plot(config, workdir, data, model, state, z, x_hat, info, dci)
     qtrain.write_results(workdir, results)
@@ -272,13 +292,11 @@ def _plot(config, workdir, data, model, state, z, x_hat, info, dci) -> list[str]
     x_eval = data.x_eval
     plots.plot_reconstructions(paths[0], x_eval[:8], x_hat[:8], title)
     graphdef = nnx.graphdef(model)
-    decode = jax.jit(lambda st, c: nnx.merge(graphdef, st).decoder(c))
-    if config.method in methods.QUANTIZED:
-        values = np.sort(np.asarray(model.quantizer.codebook[...]), axis=1)
-        base = np.asarray(jax.jit(lambda x: model(x).z)(x_eval[:1]))[0]
-    else:
-        values = np.quantile(z, np.linspace(0.02, 0.98, 10), axis=0).T
-        base = z[0]
+    decode = jax.jit(lambda st, c: _decoder(nnx.merge(graphdef, st))(c))
+    # each latent from its 2nd to its 98th percentile over the held-out codes (for quantized
+    # models these are codebook values), the others at the first example's code
+    values = np.quantile(z, np.linspace(0.02, 0.98, 10), axis=0).T
+    base = z[0]
     d, k = values.shape
     codes = np.repeat(base[None, None], d * k, axis=0).reshape(d, k, -1)
     codes[np.arange(d), :, np.arange(d)] = values
@@ -292,6 +310,29 @@ def _plot(config, workdir, data, model, state, z, x_hat, info, dci) -> list[str]
     )
     plots.plot_marginals(paths[4], z, losses.find_cliffs(jnp.asarray(z)), title)
     return paths
+
+
+def _decoder(model):
+    """The code -> image-logits module of a registry model (a GAN's generator)."""
+    return model.generator if isinstance(model, nn.QLInfoWGAN) else model.decoder
+
+
+def _commit() -> str:
+    """The repository's short commit (with `+dirty` for uncommitted changes), or "unknown"."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "experiments/images", "qdjax"],
+            cwd=os.path.dirname(os.path.dirname(here)),
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (head + ("+dirty" if dirty else "")) or "unknown"
 
 
 def format_row_table(rows: list[dict]) -> str:

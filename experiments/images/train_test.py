@@ -1,4 +1,9 @@
-"""Two-step runs of every method on the stand-in, and one-line errors before compilation."""
+"""Two-step runs of the registry's image methods on the stand-in (16x16, tiny dlib net), and
+one-line errors before compilation.
+
+By default one method per family runs (ae, qlae with the plots, betatcvae, cliff); every other
+registry method is `slow` (each two-step run costs a compilation).
+"""
 
 import json
 import os
@@ -9,33 +14,46 @@ import numpy as np
 import pytest
 
 from experiments._cli import ConfigError
-from experiments.images import methods, results, train
+from experiments.images import results, train
 from experiments.images.configs import test as test_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.mark.parametrize("method", methods.METHODS)
+DEFAULT = ("ae", "qlae", "betatcvae", "cliff")
+SLOW = tuple(m for m in train.METHODS if m not in DEFAULT)
+
+
+@pytest.mark.parametrize(
+    "method", [*DEFAULT, *(pytest.param(m, marks=pytest.mark.slow) for m in SLOW)]
+)
 def test_two_steps_every_method(tmp_path, method):
     cfg = test_config.get_config("shapes3d")
     cfg.method = method
     cfg.eval.plot = method == "qlae"  # exercise the plots once
-    r = train.train_and_evaluate(cfg, str(tmp_path))
+    workdir = tmp_path / method / "seed_0"  # the sweep's layout, read by results.py
+    r = train.train_and_evaluate(cfg, str(workdir))
     assert r["steps"] == 2 and r["data"] == "procedural stand-in"
     assert r["pipeline"] == "procedural-device" and r["num_latents"] == 12  # 2 x 6 factors
+    # the registry's resolved recipe, with the test config's batch size as an override
+    assert r["recipe"]["method"] == method and r["recipe"]["train"]["batch_size"] == 8
+    assert "train.batch_size" in r["recipe"]["overridden"]
     for key in ("infom", "infoc", "infoe", "dci_d", "dci_c", "mig"):
         assert 0.0 <= r[key] <= 1.0, key
     assert np.isfinite(r["psnr"]) and np.isfinite(r["final_loss"])
-    with open(tmp_path / "results.json") as f:
+    with open(workdir / "results.json") as f:
         assert json.load(f)["data"] == "procedural stand-in"
     if method == "qlae":
         for name in ("reconstructions", "traversals", "nmi", "dci_importance", "marginals"):
-            assert (tmp_path / f"{name}.png").exists(), name
-        table = results.tables(results.load(str(tmp_path.parent)))
-        assert "procedural stand-in" in table and "| qlae | 2 | 1 |" in table
+            assert (workdir / f"{name}.png").exists(), name
+        assert 0.0 <= r["infom_quantized"] <= 1.0
+        table = results.tables(results.load(str(tmp_path)))
+        assert "### procedural stand-in" in table and "| qlae | 2 | 1 |" in table
+        assert f"commit {r['commit']}" in table
 
 
-def test_resume_reproduces_device_batches(tmp_path):
+@pytest.mark.slow
+def test_rerun_reproduces_device_batches(tmp_path):
     """The procedural source is a pure function of (seed, step): a rerun equals the first run."""
     cfg = test_config.get_config("shapes3d")
     cfg.method = "ae"
@@ -92,3 +110,12 @@ def test_longer_run_learns(tmp_path):
     cfg.train.eval_every = 30
     r = train.train_and_evaluate(cfg, str(tmp_path))
     assert r["psnr_curve"][60] > r["psnr_curve"][30] - 0.5
+
+
+def test_warmup_longer_than_the_run_is_one_line_error(tmp_path):
+    cfg = test_config.get_config("shapes3d")
+    cfg.method = "cliff"
+    cfg.loss.warmup_steps = 5  # > train.num_steps = 2: it would train a plain AE, mislabelled
+    with pytest.raises(ConfigError, match=r"^--config\.train\.num_steps is too short"):
+        train.train_and_evaluate(cfg, str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()

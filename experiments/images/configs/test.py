@@ -22,4 +22,5 @@ def get_config(dataset: str | None = None):
     c.eval.dci_backend = "forest"
     c.eval.dci_train_size = 96
     c.eval.plot = False
+    c.eval.metric_threads = 1  # a shared, loaded CPU: spinning metric threads cost ~20x
     return c
