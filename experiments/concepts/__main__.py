@@ -13,11 +13,6 @@ from absl import flags
 from experiments import _cli
 from experiments.concepts import train
 
-# Config keys that only select which sub-runs (each in its own sub-workdir) are trained
-# and reported; changing them in an existing workdir keeps the finished sub-runs.
-MAY_CHANGE = ("eval_seeds", "tuning_seeds", "sae.kinds", "data.conditions", "ica.*")
-
-
 _cli.define_flags("experiments/concepts/configs/default.py")
 flags.DEFINE_string("features", None, "A [samples, d_in] .npy of activations (rows = samples).")
 
@@ -25,5 +20,5 @@ if __name__ == "__main__":
     sys.argv = train.features_as_config(sys.argv)
     _cli.run(
         lambda config, workdir: train.main(config, workdir, flags.FLAGS.features),
-        may_change=MAY_CHANGE,
+        may_change=train.MAY_CHANGE,
     )

@@ -28,6 +28,9 @@ from qdjax import train as qtrain
 from qdjax.train import Term
 
 KINDS = ("relu", "topk", "batchtopk", "jumprelu", "ista")  # qdjax.nn.SparseAutoencoder kinds
+# Config keys that only select which sub-runs (each in its own sub-workdir) are trained and
+# reported: they may change between runs in one workdir (`_cli.run(may_change=...)`).
+MAY_CHANGE = ("eval_seeds", "tuning_seeds", "sae.kinds", "data.conditions", "ica.*")
 
 
 def _ints(text: str, flag: str) -> list[int]:

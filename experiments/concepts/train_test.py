@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+from experiments import _cli
 from experiments._cli import ConfigError
 from experiments.concepts import train
 from experiments.concepts.configs import test as test_config
@@ -57,7 +58,19 @@ def test_features_mode_on_a_memmapped_file(tmp_path):
     assert row["verdict"]["width"] + row["verdict"]["num_unused_excluded"] == 32  # 4 * d_in
 
 
-def test_features_flag_becomes_a_recorded_config_value():
+def test_features_flag_becomes_a_recorded_config_value(tmp_path):
+    cfg = test_config.get_config()
+    cfg.features = "a.npy"
+    wd = str(tmp_path / "run")
+    with _cli.workdir_session(cfg, wd, may_change=train.MAY_CHANGE):
+        pass
+    other = test_config.get_config()
+    other.features, other.eval_seeds, other.sae.kinds = "a.npy", "0,1,2", "relu"
+    assert _cli.check_workdir_config(other, wd, may_change=train.MAY_CHANGE) == []
+    other.features = "b.npy"  # another file: refused (one line names the key)
+    assert _cli.check_workdir_config(other, wd, may_change=train.MAY_CHANGE) == [
+        "features 'a.npy' -> 'b.npy'"
+    ]
     argv = ["prog", "--features=a.npy", "--workdir=w", "--features", "b.npy", "--featuresx=1"]
     assert train.features_as_config(argv) == [
         "prog",
