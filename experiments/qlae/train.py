@@ -1,13 +1,13 @@
-"""Train a QLAE (or an AE / VAE baseline) on Balls images; report PSNR, InfoMEC, MIG, MCC.
+"""Train any registry method on Balls images; report PSNR, InfoMEC, MIG, MCC.
 
-Kinds (`--config.model.kind`):
-  ae     deterministic conv autoencoder, AdamW with a small weight decay
-  vae    Gaussian conv VAE (β = `loss.beta`)
-  qlae   quantized-latent autoencoder (Hsu et al. 2023): reconstruction + 0.01 quantization
-         + 0.01 commitment, AdamW with weight decay 0.1 and element-wise clipping at 1.0
-  qlvae  QLAE with a Gaussian posterior (adds the KL term)
+Methods (`--config.method`): every method of `qdjax.methods` that applies to image data,
+`qdjax.methods.names("balls")` (ae, betavae, betatcvae, cliff, hfs, ioss, qlae, qlvae, tripod,
+bioae, factorqvae, factorvae, qlinfowgan). The method brings its whole recipe (model family, loss
+weights, optimizer, batch size) from the registry; `--config.<section>.<key>` overrides one
+setting, and the resolved recipe is written into results.json under "recipe". The network
+(`model.architecture`, `channels`, `dense`, `depth`, `num_latents`) is this experiment's.
 
-`loss.cliff_weight > 0` adds the Cliff regularizer on `out.z` to any kind.
+`loss.cliff_weight > 0` adds the Cliff regularizer on `out.z` to the methods that offer it.
 """
 
 from __future__ import annotations
@@ -22,30 +22,31 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from experiments import _cli
-from experiments._cli import require
+from experiments import _cli, _methods
+from experiments._cli import ConfigError, require
 from experiments.qlae import plots
-from qdjax import losses, metrics, nn
+from qdjax import methods, metrics, nn
 from qdjax import train as qtrain
 from qdjax.data import _balls as balls
 from qdjax.train import evaluate
 
-KINDS = ("ae", "vae", "qlae", "qlvae")
-QUANTIZED = ("qlae", "qlvae")
-# kind -> (weight decay, element-wise gradient clip or None) used when the config says < 0.
-OPTIMIZER_DEFAULTS = {
-    "ae": (1e-4, None),
-    "vae": (1e-4, None),
-    "qlae": (0.1, 1.0),
-    "qlvae": (0.1, 1.0),
-}
+METHODS = methods.names("balls")
+# Methods built on qdjax's conv autoencoder factories, which take a bfloat16 compute dtype.
+BF16_METHODS = ("ae", "betavae", "betatcvae", "cliff", "hfs", "ioss", "bioae", "qlae", "qlvae")
 IMAGE_SHAPE = (balls.IMAGE_SIZE, balls.IMAGE_SIZE, 3)
+# Models with a discrete code (`encode_indices`): scored on the indices too.
+DISCRETE = (nn.QuantizedAutoencoder, nn.QuantizedVAE, nn.TripodAutoencoder, nn.FactorQVAE)
+DISCRETE += (nn.QLInfoWGAN,)
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
+def decoder(model):
+    """The network mapping codes to images (the GAN's generator)."""
+    return model.generator if isinstance(model, nn.QLInfoWGAN) else model.decoder
+
+
+def validate(config: ml_collections.ConfigDict, recipe: methods.Recipe) -> None:
     """Checks every value a user is likely to get wrong; errors name the flag."""
-    d, m, lo, t = config.data, config.model, config.loss, config.train
-    require(m.kind in KINDS, "model.kind", f"must be one of {KINDS}; got {m.kind!r}")
+    d, m, t = config.data, config.model, config.train
     variants = tuple(sorted(balls.VARIANTS))
     require(d.variant in variants, "data.variant", f"must be one of {variants}; got {d.variant!r}")
     max_r = 0.4 * balls.IMAGE_SIZE
@@ -57,7 +58,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"must be between 1 and data.num_eval ({d.num_eval}); got {d.num_eval_curve}",
     )
     require(m.num_latents >= 0, "model.num_latents", f"must be >= 0; got {m.num_latents}")
-    require(m.num_values >= 2, "model.num_values", f"must be >= 2; got {m.num_values}")
     archs = ("dlib", "qlae", "qlae_legacy")
     require(
         m.architecture in archs,
@@ -66,24 +66,37 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     precisions = ("float32", "bf16")
     require(
-        t.get("precision", "float32") in precisions,
+        t.precision in precisions,
         "train.precision",
-        f"must be one of {precisions}; got {t.get('precision')!r}",
+        f"must be one of {precisions}; got {t.precision!r}",
+    )
+    require(
+        t.precision == "float32" or config.method in BF16_METHODS,
+        "train.precision",
+        f"bf16 is available for {', '.join(BF16_METHODS)}; got method {config.method!r}",
     )
     require(m.depth >= 0, "model.depth", f"must be >= 0 (0 = default); got {m.depth}")
-    require(
-        lo.likelihood in ("bernoulli", "gaussian"),
-        "loss.likelihood",
-        f"must be 'bernoulli' or 'gaussian'; got {lo.likelihood!r}",
-    )
-    require(
-        lo.reduction in ("mean", "sum"),
-        "loss.reduction",
-        f"must be 'mean' or 'sum'; got {lo.reduction!r}",
-    )
-    for name in ("quantization_weight", "commitment_weight", "beta", "cliff_weight"):
-        require(lo[name] >= 0, f"loss.{name}", f"must be >= 0; got {lo[name]}")
+    lo = recipe.section("loss")
+    if "likelihood" in lo:
+        require(
+            lo["likelihood"] in ("bernoulli", "gaussian"),
+            "loss.likelihood",
+            f"must be 'bernoulli' or 'gaussian'; got {lo['likelihood']!r}",
+        )
+        require(
+            lo["reduction"] in ("mean", "sum"),
+            "loss.reduction",
+            f"must be 'mean' or 'sum'; got {lo['reduction']!r}",
+        )
+    for name, value in lo.items():  # weights, steps, betas: never negative
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            require(value >= 0, f"loss.{name}", f"must be >= 0; got {value}")
+    if "model.num_values" in recipe.values:
+        nv = recipe["model.num_values"]
+        require(nv >= 2, "model.num_values", f"must be >= 2; got {nv}")
     _cli.validate_train(t)
+    require(t.weight_decay >= 0, "train.weight_decay", f"must be >= 0; got {t.weight_decay}")
+    require(t.clip_value >= 0, "train.clip_value", f"must be >= 0 (0 = none); got {t.clip_value}")
     require(
         config.eval.factor_bins >= 2,
         "eval.factor_bins",
@@ -113,66 +126,28 @@ def num_latents(config: ml_collections.ConfigDict, num_factors: int) -> int:
     return config.model.num_latents or nn.default_num_latents(num_factors)
 
 
-def make_model(config: ml_collections.ConfigDict, num_factors: int):
+def build(config: ml_collections.ConfigDict, recipe: methods.Recipe, num_factors: int):
+    """The registry's model, modules and train step for `recipe` on this config's conv net."""
     m = config.model
-    width = num_latents(config, num_factors)
-    arch = dict(
-        architecture=m.architecture,
-        channels=tuple(m.channels) or None,
-        dense=tuple(m.dense) or None,
-        depth=m.depth or None,
-        dtype=config.train.get("precision", "float32"),  # "bf16": bf16 compute, f32 params/loss
+    options = {
+        "architecture": m.architecture,
+        "channels": tuple(m.channels),
+        "dense": tuple(m.dense),
+        "depth": m.depth,
+    }
+    if config.train.precision != "float32":  # bf16 compute, float32 parameters and losses
+        options["dtype"] = config.train.precision
+    arch = methods.Architecture(
+        IMAGE_SHAPE,
+        num_latents(config, num_factors),
+        "conv",
+        options,
+        dataset_size=10**6,  # Balls renders a fresh image per example: effectively unbounded
     )
-    if m.kind in QUANTIZED:
-        arch["num_values"] = m.num_values
-    factory = {
-        "ae": nn.conv_autoencoder,
-        "vae": nn.conv_vae,
-        "qlae": nn.qlae,
-        "qlvae": nn.qlvae,
-    }[m.kind]
-    # One compiled initializer instead of one eager dispatch (and compile) per parameter.
-    create = nnx.jit(lambda: factory(IMAGE_SHAPE, width, **arch, rngs=nnx.Rngs(config.seed)))
-    return create()
-
-
-def make_objective(config: ml_collections.ConfigDict, num_latents: int):
-    """Weighted terms of `config.model.kind`.
-
-    With `loss.reduction="mean"` (the QLAE reference) the reconstruction is the mean over
-    pixels (`reconstruction_term(per_element=True)`) and the quantization/commitment losses
-    the mean over latents (the engine's per-example sums weighted `0.01 / num_latents`). This
-    keeps the reference's balance (0.01 of a per-latent mean against a per-pixel mean) and its
-    element-wise gradient clipping scale; with `"sum"` the 0.01 terms are ~10^3 times weaker
-    relative to the reconstruction and the codes run away from the codebook.
-    """
-    lo, kind = config.loss, config.model.kind
-    mean = lo.reduction == "mean"
-    terms = [qtrain.reconstruction_term(lo.likelihood, per_element=mean)]
-    if kind in ("vae", "qlvae"):  # β relative to the summed reconstruction, as in a β-VAE
-        terms.append(
-            qtrain.kl_term(weight=lo.beta / (float(np.prod(IMAGE_SHAPE)) if mean else 1.0))
-        )
-    if kind in QUANTIZED:
-        latent_scale = 1.0 / num_latents if mean else 1.0
-        terms.extend(
-            qtrain.quantization_terms(
-                quantization=lo.quantization_weight * latent_scale,
-                commitment=lo.commitment_weight * latent_scale,
-            )
-        )
-    if lo.cliff_weight > 0:
-        terms.append(qtrain.latent_term("cliff", losses.cliff_loss, weight=lo.cliff_weight))
-    return qtrain.make_objective(*terms)
-
-
-def optimizer_settings(config: ml_collections.ConfigDict) -> tuple[float, float | None]:
-    """`(weight_decay, clip_value)` with the kind's defaults filled in for negative values."""
-    wd, clip = OPTIMIZER_DEFAULTS[config.model.kind]
-    t = config.train
-    wd = wd if t.weight_decay < 0 else float(t.weight_decay)
-    clip = clip if t.clip_value < 0 else (float(t.clip_value) or None)
-    return wd, clip
+    try:
+        return methods.build(recipe, arch, config.seed)
+    except ValueError as e:
+        raise ConfigError(f"--config.method {config.method!r} cannot be built here: {e}") from None
 
 
 def _host_fn(graphdef, fn, batch_size: int = 256):
@@ -193,7 +168,10 @@ def _host_fn(graphdef, fn, batch_size: int = 256):
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Trains, evaluates on held-out Balls images, writes `results.json` and plots."""
-    validate(config)
+    config, recipe = _methods.apply_recipe(
+        config, "balls", config.method, num_steps=config.train.num_steps
+    )
+    validate(config, recipe)
     t0 = time.perf_counter()
     source = make_source(config)
     eval_rng = np.random.default_rng([config.seed, 2])  # disjoint from the training batches
@@ -206,14 +184,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     x_eval, s_eval = held_out
     x_curve = x_eval[: config.data.num_eval_curve]
 
-    model = make_model(config, source.num_factors)
-    wd, clip = optimizer_settings(config)
-    tx = qtrain.make_optimizer(
-        learning_rate=config.train.learning_rate, weight_decay=wd, clip_value=clip
-    )
-    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
-    bernoulli = config.loss.likelihood == "bernoulli"
-    quantized = config.model.kind in QUANTIZED
+    built = build(config, recipe, source.num_factors)
+    model = built.model
+    bernoulli = recipe["loss.likelihood"] == "bernoulli"
+    quantized = isinstance(model, DISCRETE)
 
     def image(model, x):  # reconstructions in [0, 1]
         x_hat = model(x).x_hat
@@ -223,13 +197,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     recon_fn = _host_fn(graphdef, image)
     code_fn = _host_fn(graphdef, lambda m, x: m.encode(x))
     index_fn = _host_fn(graphdef, lambda m, x: m.encode_indices(x))
-    decode_fn = jax.jit(
-        lambda state, z: (
-            jax.nn.sigmoid(nnx.merge(graphdef, state).decoder(z))
-            if bernoulli
-            else jnp.clip(nnx.merge(graphdef, state).decoder(z), 0.0, 1.0)
-        )
-    )
+
+    def decode(state, z):
+        x_hat = decoder(nnx.merge(graphdef, state))(z)
+        return jax.nn.sigmoid(x_hat) if bernoulli else jnp.clip(x_hat, 0.0, 1.0)
+
+    decode_fn = jax.jit(decode)
 
     def eval_fn(modules, step):
         x_hat = recon_fn(nnx.state(modules[0]), x_curve).reshape(x_curve.shape)
@@ -237,8 +210,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     tc = config.train
     result = qtrain.train(
-        (model, optimizer),
-        qtrain.make_train_step(make_objective(config, num_latents(config, source.num_factors))),
+        built.modules,
+        built.step,
         source,
         workdir=workdir,
         seed=config.seed,
@@ -251,16 +224,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     z = code_fn(state, x_eval)
     info = metrics.infomec(z, factor_classes, seed=config.seed)
     results = {
-        "kind": config.model.kind,
+        "method": config.method,
         "variant": source.variant,
         "radius_px": source.radius,
         "seed": config.seed,
         "steps": result.step,
         "num_latents": int(z.shape[1]),
         "num_params": nn.count_params(model),
-        "weight_decay": wd,
-        "clip_value": clip,
-        "reduction": config.loss.reduction,
+        "recipe": recipe.to_json(),
         "psnr": metrics.psnr(x_eval, x_hat),
         "infom": info.infom,
         "infoc": info.infoc,
@@ -294,10 +265,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 def _plot(config, workdir, model, state, decode_fn, x_eval, x_hat, z) -> list[str]:
     """Reconstructions and latent traversals of the first held-out image."""
     paths = [os.path.join(workdir, n) for n in ("reconstructions.png", "traversals.png")]
-    kind = config.model.kind
-    title = f"{kind}, {config.train.num_steps} steps"
+    title = f"{config.method}, {config.train.num_steps} steps"
     plots.plot_reconstructions(paths[0], x_eval[:8], x_hat[:8], title)
-    if kind in QUANTIZED:  # every codebook value of each latent, the others at their code
+    if isinstance(getattr(model, "quantizer", None), nn.LatentQuantizer):
+        # every codebook value of each latent, the others at their code
         codebook = np.asarray(model.quantizer.codebook[...])
         values = np.sort(codebook, axis=1)
         base = np.asarray(jax.jit(lambda x: model(x).z)(x_eval[:1]))[0]
@@ -319,13 +290,14 @@ def format_table(rows: list[dict]) -> str:
         return f"{r[key]:.3f}" if key in r else "-"
 
     head = (
-        "| kind | steps | PSNR dB | InfoM | InfoC | InfoE | MIG | MCC | InfoM (q) | InfoC (q) "
+        "| method | steps | PSNR dB | InfoM | InfoC | InfoE | MIG | MCC | InfoM (q) | InfoC (q) "
         "| MIG (q) | wall s |"
     )
     lines = [head, "|" + "---|" * 12]
     for r in rows:
         lines.append(
-            f"| {r['kind']} | {r['steps']} | {r['psnr']:.2f} | {f(r, 'infom')} | {f(r, 'infoc')} "
+            f"| {r.get('method', r.get('kind'))} | {r['steps']} | {r['psnr']:.2f} | "
+            f"{f(r, 'infom')} | {f(r, 'infoc')} "
             f"| {f(r, 'infoe')} | {f(r, 'mig')} | {f(r, 'mcc_pearson')} | "
             f"{f(r, 'infom_quantized')} | {f(r, 'infoc_quantized')} | {f(r, 'mig_quantized')} | "
             f"{r['wall_time_s']:.0f} |"

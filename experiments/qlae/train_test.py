@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.mark.parametrize("kind", ["ae", "qlae"])
 def test_two_steps_write_results(tmp_path, kind):
     cfg = test_config.get_config()
-    cfg.model.kind = kind
+    cfg.method = kind
     cfg.eval.plot = kind == "qlae"  # exercise the plots once
     results = train.train_and_evaluate(cfg, str(tmp_path))
     assert results["steps"] == 2
@@ -28,10 +28,15 @@ def test_two_steps_write_results(tmp_path, kind):
     assert np.isfinite(results["psnr"]) and results["psnr"] > 0
     assert sorted(results["psnr_curve"]) == [1, 2]
     assert ("infom_quantized" in results) == (kind == "qlae")
-    wd, clip = (0.1, 1.0) if kind == "qlae" else (1e-4, None)
-    assert results["weight_decay"] == wd and results["clip_value"] == clip
+    # the registry's recipe, as run: QLAE's weight decay 0.1 and clipping 1 (the authors')
+    wd, clip = (0.1, 1.0) if kind == "qlae" else (1e-4, 0.0)
+    recipe = results["recipe"]
+    assert recipe["method"] == kind and recipe["dataset"] == "balls"
+    assert recipe["train"]["weight_decay"] == wd and recipe["train"]["clip_value"] == clip
+    assert recipe["train"]["batch_size"] == 8 and recipe["overridden"] == ["train.batch_size"]
     with open(tmp_path / "results.json") as f:
-        assert json.load(f)["kind"] == kind
+        saved = json.load(f)
+    assert saved["method"] == kind and saved["recipe"] == recipe
     if kind == "qlae":
         assert (tmp_path / "reconstructions.png").exists()
         assert (tmp_path / "traversals.png").exists()
@@ -40,7 +45,7 @@ def test_two_steps_write_results(tmp_path, kind):
 @pytest.mark.parametrize(
     "field,value,flag",
     [
-        ("model.kind", "gan", "model.kind"),
+        ("method", "gan", "method"),
         ("data.variant", "cubes", "data.variant"),
         ("train.batch_size", 0, "train.batch_size"),
         ("data.num_balls", 3, "data"),
@@ -51,7 +56,7 @@ def test_bad_config_values_name_the_flag(tmp_path, field, value, flag):
     cfg = test_config.get_config()
     cfg.data.variant = "l_shape" if field == "data.num_balls" else cfg.data.variant
     section, _, name = field.rpartition(".")
-    cfg[section][name] = value
+    (cfg[section] if section else cfg)[name] = value
     with pytest.raises(ConfigError, match=rf"^--config\.{flag} "):
         train.train_and_evaluate(cfg, str(tmp_path))
 
@@ -64,7 +69,7 @@ def test_cli_bad_flag_is_one_line_error(tmp_path):
             "experiments.qlae",
             "--config=experiments/qlae/configs/test.py",
             f"--workdir={tmp_path}",
-            "--config.model.kind=gan",
+            "--config.method=gan",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -73,6 +78,6 @@ def test_cli_bad_flag_is_one_line_error(tmp_path):
     )
     assert out.returncode == 2
     lines = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
-    assert lines == [
-        "error: --config.model.kind must be one of ('ae', 'vae', 'qlae', 'qlvae'); got 'gan'"
-    ]
+    assert len(lines) == 1
+    assert lines[0].startswith("error: --config.method unknown method 'gan'")
+    assert "valid methods: ae, betavae" in lines[0]

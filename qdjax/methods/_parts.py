@@ -61,6 +61,8 @@ def autoencoder_model(family: str, recipe: Recipe, arch: Architecture, seed: int
             return create(nn.mlp_qlae, shape, width, hidden=h, **quant, seed=seed)
         return create(_mlp_qlvae, shape, width, hidden=h, **quant, seed=seed)
     factory = {"ae": nn.conv_autoencoder, "vae": nn.conv_vae, "qlae": nn.qlae, "qlvae": nn.qlvae}
+    if arch.options.get("dtype"):  # compute dtype ("bf16"): these conv factories take one
+        quant["dtype"] = arch.options["dtype"]
     return create(factory[family], shape, width, **conv_kwargs(arch), **quant, seed=seed)
 
 
