@@ -560,6 +560,11 @@ def find_cliffs(
 ) -> Cliffs:
     """Cliff positions per latent: local maxima of the KDE derivative magnitude.
 
+    For grid cells and cell accuracy use :func:`qdjax.identifiability.recover_grid`
+    instead: this marginal peak finder misses conditional and weak cliffs and cannot tell a
+    support edge from an interior cliff (true-latent cell accuracy 0.23 vs 0.83 on the
+    synthetic task, experiments/synthetic/README.md).
+
     A grid point `k` is a cliff of latent `i` if :math:`g_k = |\\hat p_i'(t_k)|` satisfies
     :math:`g_{k-1} < g_k \\ge g_{k+1}` and :math:`g_k \\ge` `min_height` :math:`\\max_k g_k`.
     The position is refined by parabolic interpolation through the three points,
