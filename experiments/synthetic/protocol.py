@@ -416,9 +416,15 @@ def _mean_std(x: np.ndarray, scale: float) -> str:
     return f"{np.nanmean(x) * scale:.{digits}f} ± {np.nanstd(x) * scale:.{digits}f}"
 
 
-def report(workdir: str, num_bootstrap: int, command: str) -> tuple[str, dict]:
-    """Markdown tables and a JSON summary built only from results files in `workdir`."""
+def report(
+    workdir: str, num_bootstrap: int, command: str, methods: list[str] | None = None
+) -> tuple[str, dict]:
+    """Markdown tables and a JSON summary built only from results files in `workdir`
+    (only `methods`, if given)."""
     data = collect(workdir)
+    if methods is not None:
+        data = {k: {m: v[m] for m in methods if m in v} for k, v in data.items()}
+        data = {k: v for k, v in data.items() if v}
     chosen = {}
     if os.path.exists(os.path.join(workdir, "chosen.json")):
         with open(os.path.join(workdir, "chosen.json")) as f:
@@ -486,7 +492,7 @@ def main(argv) -> None:
             _validate(c)
     except ValueError as e:
         sys.exit(f"error: {e}")
-    text, summary = report(workdir, c.num_bootstrap, command)
+    text, summary = report(workdir, c.num_bootstrap, command, c.methods.split(","))
     summary["command"] = command
     summary["config"] = c.to_dict()
     with open(os.path.join(workdir, "protocol.md"), "w") as f:
