@@ -99,7 +99,7 @@ def test_cli_unknown_method_is_one_line_error(tmp_path):
     )
     assert out.returncode == 2
     errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1 and "--config.method must be one of" in errors[0]
+    assert len(errors) == 1 and "--config.method unknown method 'vqvae'" in errors[0]
 
 
 @pytest.mark.slow
