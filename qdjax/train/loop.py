@@ -168,6 +168,21 @@ def _localize(tree):
     return jax.tree.map(local, tree)
 
 
+class _InlineExecutor:
+    """`submit` runs the call at once and returns its finished future."""
+
+    def submit(self, fn, *args) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as e:  # noqa: BLE001 - re-raised by future.result()
+            future.set_exception(e)
+        return future
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        del wait, cancel_futures
+
+
 def _global_key_data(key: jax.Array, mesh) -> jax.Array:
     """The raw data of `key` as an array replicated over `mesh` (what Orbax saves)."""
     data = np.asarray(jax.device_get(_localize(jax.random.key_data(key))))
@@ -396,7 +411,10 @@ def _train(
         ckpt.save(done, state, _global_key_data(key, mesh))
         last_good = saved = done
 
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    # One process: the next batch is prepared in a thread while the step runs. Several: in
+    # the main thread, so that every process launches device work (a device-resident
+    # source's jitted draw, collectives) in the same order; a thread would deadlock them.
+    pool = _InlineExecutor() if multi else concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
         nxt = pool.submit(load, begin) if begin < num_steps else None
         for t in range(begin, num_steps):

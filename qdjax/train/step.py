@@ -64,7 +64,8 @@ def put_batch(batch: Batch, mesh: Mesh) -> Batch:
 
     Single process: `device_put` of the global batch. Multi-process: each process
     holds the same global batch (sources are pure functions of `(seed, step)`) and
-    contributes its contiguous slice through `jax.make_array_from_process_local_data`.
+    contributes its contiguous slice through `jax.make_array_from_process_local_data`;
+    global arrays from a device-resident source are kept (or resharded) as they are.
     """
     size = mesh.devices.size
     n = np.shape(batch.x)[0]
@@ -78,12 +79,17 @@ def put_batch(batch: Batch, mesh: Mesh) -> Batch:
         return jax.device_put(batch, sharding)
     per = n // jax.process_count()
     lo = jax.process_index() * per
-    return jax.tree.map(
-        lambda a: jax.make_array_from_process_local_data(
+
+    def place(a):
+        if isinstance(a, jax.Array) and not a.is_fully_addressable:  # a device source's batch
+            return (
+                a if a.sharding.is_equivalent_to(sharding, a.ndim) else jax.device_put(a, sharding)
+            )
+        return jax.make_array_from_process_local_data(
             sharding, np.asarray(a)[lo : lo + per], np.shape(a)
-        ),
-        batch,
-    )
+        )
+
+    return jax.tree.map(place, batch)
 
 
 def jit_step(step: Callable, graphdef, mesh: Mesh) -> Callable:
