@@ -293,10 +293,15 @@ def run_synthetic(config, workdir: str) -> dict:
 def run_features(config, workdir: str, path: str) -> dict:
     """SAEs and their verdicts on a user's ``[samples, d_in]`` activations (memory-mapped)."""
     try:
-        source0 = data.NpyFeatureSource(path, batch_size=config.train.batch_size, seed=0)
+        source0 = data.NpyFeatureSource(path, batch_size=1, seed=0)  # validates the file
     except ValueError as e:
         raise _cli.ConfigError(f"--features {e}") from None
     n, d_in = source0.x.shape
+    require(
+        config.train.batch_size <= n,
+        "train.batch_size",
+        f"must be <= the {n} rows of --features {path}; got {config.train.batch_size}",
+    )
     width, k = config.sae.width or 4 * d_in, config.sae.k or min(32, max(1, d_in // 2))
     require(1 <= k < width, "sae.k", f"must satisfy 1 <= k < sae.width ({width}); got {k}")
     kinds = _names(config.sae.kinds, KINDS, "sae.kinds")

@@ -100,12 +100,15 @@ def test_bad_config_values_name_the_flag(tmp_path, field, value, flag):
         train.main(cfg, str(tmp_path))
 
 
-def test_features_with_nan_rows_is_one_line_error(tmp_path):
+def test_features_with_nan_rows_or_too_few_rows_is_one_line_error(tmp_path):
     x = np.ones((40, 4), np.float32)
     x[[5, 6]] = np.inf
     np.save(tmp_path / "bad.npy", x)
     with pytest.raises(ConfigError, match=r"2 row\(s\) with NaN/Inf \(first: row 5\)"):
         train.main(test_config.get_config(), str(tmp_path / "run"), str(tmp_path / "bad.npy"))
+    np.save(tmp_path / "short.npy", np.ones((50, 4), np.float32))
+    with pytest.raises(ConfigError, match=r"^--config\.train\.batch_size must be <= the 50 rows"):
+        train.main(test_config.get_config(), str(tmp_path / "run"), str(tmp_path / "short.npy"))
 
 
 def test_cli_bad_features_are_one_line_errors(tmp_path):
