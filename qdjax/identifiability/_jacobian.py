@@ -104,6 +104,19 @@ def _jacobian_one(f: Callable, mode: str, d_z: int) -> Callable:
     raise ValueError(f"mode must be one of {JACOBIAN_MODES}; got {mode!r}")
 
 
+def _measured_bytes_per_point(fn: Callable, d_z: int, dtype) -> float | None:
+    """Device bytes (working + output) per point of the compiled chunk function, from XLA's
+    memory analysis at chunks of 2 and 4 points (the slope: fixed costs cancel)."""
+    try:
+        sizes = []
+        for c in (2, 4):
+            stats = fn.lower(jax.ShapeDtypeStruct((c, d_z), dtype)).compile().memory_analysis()
+            sizes.append(stats.temp_size_in_bytes + stats.output_size_in_bytes)
+    except Exception:  # noqa: BLE001 - backends without memory analysis
+        return None
+    return max((sizes[1] - sizes[0]) / 2, 1.0)
+
+
 def decoder_jacobians(
     decode: Callable,
     z: ArrayLike,
@@ -118,9 +131,11 @@ def decoder_jacobians(
     ``jax.vmap(jax.jacfwd(decode))`` over chunks of ``chunk_size`` points (forward mode:
     ``d_z`` tangents, cheap when ``d_z << d_x``). Each chunk is computed under one jit,
     moved to the host and freed, so device memory holds one chunk's Jacobians and
-    tangents at a time. By default ``chunk_size = memory_budget_bytes // (4 * B)`` where
-    ``B`` is the bytes of one point's Jacobian (the factor 4 leaves room for the forward
-    activations' tangents); measured in ``benchmarks/jacobian.py``.
+    tangents at a time. By default ``chunk_size = memory_budget_bytes // B`` where ``B`` is
+    the device memory per point that XLA's memory analysis reports for the compiled chunk
+    function (its activations' tangents included; e.g. ~12.5 MiB per point for the QLAE
+    64x64x3 decoder with 12 latents, so 20 points per chunk at 256 MiB); where the backend
+    has no memory analysis, ``B`` = 4x the bytes of one point's Jacobian.
 
     Args:
       decode: maps one latent vector ``[d_z]`` to one observation ``[d_x]`` or
@@ -144,15 +159,17 @@ def decoder_jacobians(
     n, d_z = z.shape
     f, out_shape = _flat_decoder(decode, jax.ShapeDtypeStruct((d_z,), z.dtype))
     d_x = math.prod(out_shape)
+    fn = jax.jit(jax.vmap(_jacobian_one(f, mode, d_z)))
     if chunk_size is None:
         if memory_budget_bytes <= 0:
             raise ValueError(f"memory_budget_bytes must be > 0; got {memory_budget_bytes}")
-        per_point = 4 * d_x * d_z * z.dtype.itemsize
+        per_point = _measured_bytes_per_point(fn, d_z, z.dtype)
+        if per_point is None:  # no memory analysis on this backend: 4x the Jacobian itself
+            per_point = 4 * d_x * d_z * z.dtype.itemsize
         chunk_size = max(1, int(memory_budget_bytes // per_point))
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
     chunk_size = min(chunk_size, n)
-    fn = jax.jit(jax.vmap(_jacobian_one(f, mode, d_z)))
     out = np.empty((n, d_x, d_z), dtype=z.dtype)
     for lo in range(0, n, chunk_size):
         zc = z[lo : lo + chunk_size]
