@@ -134,9 +134,15 @@ def get_config() -> ml_collections.ConfigDict:
     return c
 
 
-_CONFIG = config_flags.DEFINE_config_dict("config", get_config(), lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", "runs/protocol", "Output directory.")
-_REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only build the tables from results.")
+_CONFIG = _WORKDIR = _REPORT_ONLY = None
+
+
+def _define_flags() -> None:
+    """Defines this script's flags (only when run as a program, so importing it is free)."""
+    global _CONFIG, _WORKDIR, _REPORT_ONLY
+    _CONFIG = config_flags.DEFINE_config_dict("config", get_config(), lock_config=True)
+    _WORKDIR = flags.DEFINE_string("workdir", "runs/protocol", "Output directory.")
+    _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only build the tables from results.")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -503,4 +509,5 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)

@@ -30,13 +30,19 @@ from experiments import _cli
 from experiments.synthetic import train
 from experiments.synthetic.configs import default
 
-_METHODS = flags.DEFINE_list("methods", list(train.METHODS), "Methods to compare.")
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (data, init and order).")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.", required=True)
-_OVERRIDES = flags.DEFINE_multi_string(
-    "set", [], "Overrides applied to every run, e.g. --set=train.num_steps=2000."
-)
-_VERBOSE = flags.DEFINE_bool("verbose", False, "Show library INFO logs (Orbax, absl).")
+_METHODS = _SEEDS = _WORKDIR = _OVERRIDES = _VERBOSE = None
+
+
+def _define_flags() -> None:
+    """Defines this script's flags (only when run as a program, so importing it is free)."""
+    global _METHODS, _SEEDS, _WORKDIR, _OVERRIDES, _VERBOSE
+    _METHODS = flags.DEFINE_list("methods", list(train.METHODS), "Methods to compare.")
+    _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (data, init and order).")
+    _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.", required=True)
+    _OVERRIDES = flags.DEFINE_multi_string(
+        "set", [], "Overrides applied to every run, e.g. --set=train.num_steps=2000."
+    )
+    _VERBOSE = flags.DEFINE_bool("verbose", False, "Show library INFO logs (Orbax, absl).")
 
 
 def provenance() -> str:
@@ -164,4 +170,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)
