@@ -75,7 +75,11 @@ def _build_factorqvae(recipe: Recipe, arch: Architecture, seed: int) -> Built:
     rate = recipe["loss.temperature_decay"]
 
     def forward(model, batch, key, step):
-        return model(batch.x, key=key, temperature=losses.gumbel_temperature(step, rate=rate))
+        # The authors' DecayTemperature reads Lightning's `global_step`, which with manual
+        # optimization counts the steps of *both* optimizers: 2 per update (so their
+        # `max_steps: 100000` is 50k updates, matching the cosine period of 50k updates).
+        temperature = losses.gumbel_temperature(2 * step, rate=rate)
+        return model(batch.x, key=key, temperature=temperature)
 
     step = qtrain.make_discriminator_train_step(
         [parts.reconstruction(recipe), qtrain.Term("uniform_kl", kl, recipe["loss.kl_weight"])],
@@ -121,8 +125,9 @@ _DISCRIMINATOR_OPTIM = {
 }
 
 # ituvisionlab/FactorQVAE configs/<dataset>/factorqvae.yaml and train.py: codebook 64 values,
-# Gumbel temperature exp(-1e-5 step), MSE averaged over pixels, Adam lr 1e-3 for both networks
-# with CosineAnnealingLR(T_max 50000, eta_min 1.25e-6), batch 512 split 256 / 256, 100k steps;
+# Gumbel temperature exp(-1e-5 global_step), MSE averaged over pixels, Adam lr 1e-3 for both
+# networks with CosineAnnealingLR(T_max 50000 updates, eta_min 1.25e-6), batch 512 split
+# 256 / 256, max_steps 100k Lightning steps = 50k updates (two optimizer steps per update);
 # (kl_weight, gamma): Shapes3D (1e-3, 1e-4), MPI3D-complex (5e-5, 1e-6), Isaac3D (5e-5, 5e-5).
 _FACTORQVAE_WEIGHTS = {
     "shapes3d": (1e-3, 1e-4),

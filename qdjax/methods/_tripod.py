@@ -55,6 +55,8 @@ def tripod_forward(*, num_perturbations: int, epsilon: float):
 
 def _build_tripod(recipe: Recipe, arch: Architecture, seed: int) -> Built:
     kw = {"hidden": parts.hidden(arch)} if arch.network == "mlp" else parts.conv_kwargs(arch)
+    if arch.network == "conv" and recipe["model.residual"]:  # the authors' nets, our widths
+        kw["architecture"] = "residual"
     model = parts.create(
         tripod,
         arch.input_shape,
@@ -98,12 +100,16 @@ register(
         name="tripod",
         summary="FSQ-style tanh-round latents + kernel multi-information + normalized Hessian "
         "penalty (Hsu et al., ICML 2024)",
-        reference="kylehkhsu/tripod configs/train_autoencoder.yaml and "
-        "disentangle/models/autoencoder.py; weights on synthetic/balls/dsprites are the "
-        "shapes3d values (not tuned)",
+        reference="kylehkhsu/tripod configs/train_autoencoder.yaml, "
+        "disentangle/models/autoencoder.py and disentangle/nn/{encoder,decoder}.py; weights "
+        "on synthetic/balls/dsprites are the shapes3d values (not tuned)",
         data=_BOTH,
         defaults={
             "model.num_values": 12,
+            # conv data: the authors' residual encoder/decoder (AdaIN-conditioned decoder,
+            # Hessian penalty on its cond, block0..2) with the experiment's stage widths
+            # (default 32-64-128-256); False: the experiment's conv family (penalty on logits)
+            "model.residual": True,
             "loss.multiinformation_weight": 1e-4,
             "loss.hessian_penalty_weight": 1e-2,
             "loss.num_perturbations": 2,
