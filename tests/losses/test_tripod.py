@@ -147,19 +147,19 @@ def test_residual_nets_have_the_authors_parameter_count():
 
 
 def test_residual_decoder_exposes_the_authors_activations():
+    # shapes only (jax.eval_shape: no compile); the residual nets train for real in the slow
+    # full-size registry case (tests/methods/test_registry.py, QDJAX_SLOW=1)
     from flax import nnx
 
-    model = nn.tripod(
-        (8, 8, 3), 3, network="conv", architecture="residual", channels=(4, 4), rngs=nnx.Rngs(0)
-    )
-
     def forward(x):
+        model = nn.tripod(
+            (8, 8, 3), 3, network="conv", architecture="residual", channels=(4, 4), rngs=nnx.Rngs(0)
+        )
         out = model(x)
         return out.x_hat, model.decoder_activations(out.z)
 
-    cheap = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-    x_hat, acts = jax.jit(forward, compiler_options=cheap)(jnp.ones((2, 8, 8, 3)))
-    assert x_hat.shape == (2, 8, 8, 3) and np.all(np.isfinite(np.asarray(x_hat)))
+    x_hat, acts = jax.eval_shape(forward, jnp.ones((2, 8, 8, 3)))
+    assert x_hat.shape == (2, 8, 8, 3)
     # cond and every stage but the last (the logits are not regularized), as the authors'
     assert sorted(acts) == ["block0", "cond"]
     assert acts["cond"].shape == (2, 8) and acts["block0"].shape == (2, 4, 4, 8)
