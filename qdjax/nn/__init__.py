@@ -24,7 +24,6 @@ from qdjax.nn._factorqvae import (
     factorvae,
 )
 from qdjax.nn._mlp import MLP
-from qdjax.nn._tripod import TanhRoundQuantizer, TripodAutoencoder, tripod
 from qdjax.nn._models import (
     Critic,
     CriticOutput,
@@ -51,6 +50,7 @@ from qdjax.nn._sae import (
     geometric_median,
     unit_norm_decoder,
 )
+from qdjax.nn._tripod import TanhRoundQuantizer, TripodAutoencoder, tripod
 
 __all__ = [
     "FactorQVAE",
