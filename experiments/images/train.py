@@ -97,6 +97,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     require(lo.reduction in ("mean", "sum"), "loss.reduction", "must be 'mean' or 'sum'")
     for name in ("quantization_weight", "commitment_weight", "beta", "regularizer_weight"):
         require(lo[name] >= 0, f"loss.{name}", f"must be >= 0; got {lo[name]}")
+    n_critic = lo.get("n_critic") if config.method == "qlinfowgan" else None
+    require(
+        not n_critic or config.train.batch_size % n_critic == 0,
+        "train.batch_size",
+        f"({config.train.batch_size}) must be a multiple of loss.n_critic ({n_critic}) for "
+        f"{config.method}: the batch is split into one micro-batch per critic update",
+    )
     require(config.eval.dci_backend in ("gbt", "forest"), "eval.dci_backend", "must be gbt|forest")
     require(config.eval.metric_threads >= 0, "eval.metric_threads", "must be >= 0 (0 = all)")
     _cli.validate_train(config.train)

@@ -32,12 +32,15 @@ def test_two_steps_every_method(tmp_path, method):
     cfg = test_config.get_config("shapes3d")
     cfg.method = method
     cfg.eval.plot = method == "qlae"  # exercise the plots once
+    if method == "qlinfowgan":  # one micro-batch per critic update: a multiple of 5 (and 4)
+        cfg.train.batch_size = 20
     workdir = tmp_path / method / "seed_0"  # the sweep's layout, read by results.py
     r = train.train_and_evaluate(cfg, str(workdir))
     assert r["steps"] == 2 and r["data"] == "procedural stand-in"
     assert r["pipeline"] == "procedural-device" and r["num_latents"] == 12  # 2 x 6 factors
     # the registry's resolved recipe, with the test config's batch size as an override
-    assert r["recipe"]["method"] == method and r["recipe"]["train"]["batch_size"] == 8
+    assert r["recipe"]["method"] == method
+    assert r["recipe"]["train"]["batch_size"] == cfg.train.batch_size
     assert "train.batch_size" in r["recipe"]["overridden"]
     for key in ("infom", "infoc", "infoe", "dci_d", "dci_c", "mig"):
         assert 0.0 <= r[key] <= 1.0, key
@@ -120,3 +123,10 @@ def test_warmup_longer_than_the_run_is_one_line_error(tmp_path):
     with pytest.raises(ConfigError, match=r"^--config\.train\.num_steps is too short"):
         train.train_and_evaluate(cfg, str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()
+
+
+def test_gan_batch_not_split_by_critic_updates_is_one_line_error(tmp_path):
+    cfg = test_config.get_config("shapes3d")
+    cfg.method = "qlinfowgan"  # batch 8, 5 critic updates per step
+    with pytest.raises(ConfigError, match=r"^--config\.train\.batch_size \(8\) must be a multiple"):
+        train.train_and_evaluate(cfg, str(tmp_path / "run"))
