@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 WORKDIR ?= runs/main
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test test-all lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,14 @@ run: setup
 	  --config.settings=2d --config.methods=ae,ioss,cliff --config.evaluation_seeds=100-102 \
 	  --config.fixed_weights=ioss=0.03,cliff=0.03 --config.train.num_steps=1500
 
-# The test suite (what CI runs).
+# The test suite (what CI runs): everything but the tests marked slow, whose small
+# versions run here. `make test-all` runs the slow ones too (QDJAX_SLOW=1 for the
+# full-size image models of the method registry).
 test: setup
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-all: setup
+	QDJAX_SLOW=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check qdjax experiments benchmarks tests

@@ -312,6 +312,33 @@ class _PlainFormatter(std_logging.Formatter):
         return f"{level}: {record.getMessage()}"
 
 
+def provenance(module: str | None = None) -> str:
+    """`commit <sha>[ (+ uncommitted changes)]; command: python -m <module> <args>`.
+
+    Every results table an experiment writes starts with this line, so the numbers in it
+    name the code and the command that produced them (checked by tests/train/test_documents.py).
+    `module` defaults to the running program's module.
+    """
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args):
+        try:
+            out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        except OSError:
+            return ""
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    sha = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    dirty = (
+        " (+ uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
+    )
+    module = module or f"experiments.{_experiment_name()}"
+    args = " ".join(sys.argv[1:])
+    return f"commit {sha}{dirty}; command: python -m {module} {args}".rstrip()
+
+
 def quiet_logging(verbose: bool = False) -> None:
     """Warnings and our own lines only (absl/Orbax INFO hidden) unless `verbose`."""
     logging.set_verbosity(logging.INFO if verbose else logging.WARNING)

@@ -297,7 +297,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     qtrain.write_results(workdir, results)
     table = format_table(summary)
     with open(os.path.join(workdir, "table.md"), "w") as f:
-        f.write(table + "\n")
+        f.write(f"<!-- {_cli.provenance('experiments.mechanistic')} -->\n\n{table}\n")
     print(table)
     return results
 

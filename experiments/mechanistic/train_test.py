@@ -27,7 +27,7 @@ def test_two_steps_every_method_writes_results(tmp_path):
     assert gen["recovers_planted"] and gen["type_d"] is True  # 0 % overlap: exact
     with open(tmp_path / "results.json") as f:
         assert set(json.load(f)["summary"]) == {f"K2/overlap0.0/{m}" for m in train.METHODS}
-    assert (tmp_path / "table.md").read_text().count("\n") == 5
+    assert (tmp_path / "table.md").read_text().count("\n") == 7  # provenance, blank, table
     assert (tmp_path / "plots" / "K2_overlap0_generator_support.png").exists()
     assert (tmp_path / "plots" / "K2_overlap0_ccomp_graph.png").exists()
 

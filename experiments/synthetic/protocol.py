@@ -33,6 +33,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
+from experiments import _cli
 from experiments.synthetic.configs import default
 
 # Data settings: overrides on configs/default.py (the three settings of issue 11).
@@ -488,7 +489,7 @@ def main(argv) -> None:
     del argv
     c, workdir = _CONFIG.value, _WORKDIR.value
     os.makedirs(workdir, exist_ok=True)
-    command = "python -m experiments.synthetic.protocol " + " ".join(sys.argv[1:])
+    command = _cli.provenance("experiments.synthetic.protocol")
     try:
         if not _REPORT_ONLY.value:
             t0 = time.perf_counter()

@@ -20,8 +20,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 from absl import app, flags
@@ -47,18 +45,7 @@ def _define_flags() -> None:
 
 def provenance() -> str:
     """`commit <sha>[ (+ uncommitted changes)]; command: python -m ...` of this process."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-    def git(*args):
-        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-        return out.stdout.strip() if out.returncode == 0 else ""
-
-    sha = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    dirty = (
-        " (+ uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
-    )
-    args = " ".join(sys.argv[1:])
-    return f"commit {sha}{dirty}; command: python -m experiments.synthetic.sweep {args}"
+    return _cli.provenance("experiments.synthetic.sweep")
 
 
 def finished(cfg, workdir: str) -> dict | None:

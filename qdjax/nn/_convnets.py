@@ -77,7 +77,7 @@ class InstanceNorm(nnx.Module):
 # SAME conv reads x[m - 1], x[m], x[m + 1] at taps t = 0, 1, 2, so the two phases are one 3x3
 # conv whose tap t of phase r is W[2t - r] (zero outside 0..3). _TAPS[t, r] indexes the
 # kernel padded by one zero on each side (index 2t - r + 1).
-_TAPS = np.array([[1, 0], [3, 2], [5, 4]])
+_TAPS = np.array([[1, 0], [3, 2], [5, 4]], dtype=np.int32)  # int32 whatever jax_enable_x64 says
 
 CONV_TRANSPOSE_IMPLS = ("auto", "subpixel", "transpose")
 # Fastest implementation per backend, measured (benchmarks/results/README.md, "Sub-pixel
