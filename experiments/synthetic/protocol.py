@@ -135,15 +135,16 @@ def get_config() -> ml_collections.ConfigDict:
     return c
 
 
-_CONFIG = _WORKDIR = _REPORT_ONLY = None
+_CONFIG = _WORKDIR = _REPORT_ONLY = _VERBOSE = None
 
 
 def _define_flags() -> None:
     """Defines this script's flags (only when run as a program, so importing it is free)."""
-    global _CONFIG, _WORKDIR, _REPORT_ONLY
+    global _CONFIG, _WORKDIR, _REPORT_ONLY, _VERBOSE
     _CONFIG = config_flags.DEFINE_config_dict("config", get_config(), lock_config=True)
     _WORKDIR = flags.DEFINE_string("workdir", "runs/protocol", "Output directory.")
     _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only build the tables from results.")
+    _VERBOSE = flags.DEFINE_bool("verbose", False, "Show library INFO logs (Orbax, absl).")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -488,6 +489,7 @@ def report(
 def main(argv) -> None:
     del argv
     c, workdir = _CONFIG.value, _WORKDIR.value
+    _cli.quiet_logging(_VERBOSE.value)
     os.makedirs(workdir, exist_ok=True)
     command = _cli.provenance("experiments.synthetic.protocol")
     try:
