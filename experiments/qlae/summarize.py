@@ -1,6 +1,6 @@
 """Mean ± std table of `experiments.qlae` runs grouped by the first folder under a root.
 
-`python -m experiments.qlae.summarize --root=runs/bf16 [--out=FILE.md]` reads
+`python -m experiments.qlae.summarize --root=runs/bf16 [--baseline=float32] [--out=FILE.md]` reads
 `ROOT/<group>/seed_*/results.json` (e.g. one group per precision or per method) and prints a
 markdown table headed by the commit and command, with the paired difference of every group to
 the first one (same seeds). Tables are made from results files, never typed by hand.
@@ -57,10 +57,15 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", required=True)
     p.add_argument("--out", default=None)
+    p.add_argument("--baseline", default=None, help="group listed first; Δ is against it")
     a = p.parse_args(argv)
     runs = collect(a.root)
     if not runs:
         sys.exit(f"error: no {a.root}/<group>/seed_*/results.json; run experiments.qlae first")
+    if a.baseline is not None:
+        if a.baseline not in runs:
+            sys.exit(f"error: --baseline={a.baseline} is not one of {', '.join(runs)}")
+        runs = {a.baseline: runs[a.baseline], **runs}
     text = f"<!-- {_cli.provenance('experiments.qlae.summarize')} -->\n\n{table(runs)}\n"
     if a.out:
         with open(a.out, "w") as f:
