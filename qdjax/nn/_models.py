@@ -264,6 +264,17 @@ def _check(input_shape: Sequence[int], num_latents: int) -> tuple[int, int, int]
     return shape
 
 
+def _arch(architecture, channels, dense, depth, dtype) -> dict:
+    """The conv encoder/decoder keyword arguments every conv factory below passes on."""
+    return dict(
+        architecture=architecture,
+        channels=channels,
+        dense=dense,
+        depth=depth,
+        dtype=compute_dtype(dtype),
+    )
+
+
 def conv_autoencoder(
     input_shape: Sequence[int],
     num_latents: int,
@@ -277,13 +288,7 @@ def conv_autoencoder(
 ) -> Autoencoder:
     """A deterministic conv autoencoder for `(H, W, C)` images (AE baseline; AE + Cliff)."""
     shape = _check(input_shape, num_latents)
-    arch = dict(
-        architecture=architecture,
-        channels=channels,
-        dense=dense,
-        depth=depth,
-        dtype=compute_dtype(dtype),
-    )
+    arch = _arch(architecture, channels, dense, depth, dtype)
     encoder = conv_encoder(shape, num_latents, **arch, rngs=rngs)
     return Autoencoder(encoder, conv_decoder(num_latents, shape, **arch, rngs=rngs))
 
@@ -301,13 +306,7 @@ def conv_vae(
 ) -> VAE:
     """A Gaussian conv VAE (β-VAE via `kl_term(weight=β)`; β-TCVAE adds a TC term)."""
     shape = _check(input_shape, num_latents)
-    arch = dict(
-        architecture=architecture,
-        channels=channels,
-        dense=dense,
-        depth=depth,
-        dtype=compute_dtype(dtype),
-    )
+    arch = _arch(architecture, channels, dense, depth, dtype)
     encoder = conv_encoder(shape, 2 * num_latents, **arch, rngs=rngs)
     return VAE(encoder, conv_decoder(num_latents, shape, **arch, rngs=rngs))
 
@@ -339,13 +338,7 @@ def qlae(
     weight_decay=0.1, clip_value=1.0)` and quantization/commitment terms weighted 0.01.
     """
     shape = _check(input_shape, num_latents)
-    arch = dict(
-        architecture=architecture,
-        channels=channels,
-        dense=dense,
-        depth=depth,
-        dtype=compute_dtype(dtype),
-    )
+    arch = _arch(architecture, channels, dense, depth, dtype)
     return QuantizedAutoencoder(
         conv_encoder(shape, num_latents, **arch, rngs=rngs),
         make_quantizer(num_latents, kind=quantizer, num_values=num_values, rngs=rngs),
@@ -399,13 +392,7 @@ def qlvae(
 ) -> QuantizedVAE:
     """QLVAE: a Gaussian conv VAE whose posterior sample is quantized (args as :func:`qlae`)."""
     shape = _check(input_shape, num_latents)
-    arch = dict(
-        architecture=architecture,
-        channels=channels,
-        dense=dense,
-        depth=depth,
-        dtype=compute_dtype(dtype),
-    )
+    arch = _arch(architecture, channels, dense, depth, dtype)
     return QuantizedVAE(
         conv_encoder(shape, 2 * num_latents, **arch, rngs=rngs),
         make_quantizer(num_latents, kind=quantizer, num_values=num_values, rngs=rngs),
@@ -429,13 +416,7 @@ def qlinfowgan(
     """QLInfoWGAN-GP: generator = the architecture's decoder, critic = its encoder trunk
     with `1 + num_latents` outputs (score and latent prediction). Args as :func:`qlae`."""
     shape = _check(input_shape, num_latents)
-    arch = dict(
-        architecture=architecture,
-        channels=channels,
-        dense=dense,
-        depth=depth,
-        dtype=compute_dtype(dtype),
-    )
+    arch = _arch(architecture, channels, dense, depth, dtype)
     return QLInfoWGAN(
         conv_decoder(num_latents, shape, **arch, rngs=rngs),
         make_quantizer(num_latents, kind=quantizer, num_values=num_values, rngs=rngs),
