@@ -288,7 +288,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         results["plots"] = _plot(config, workdir, data, model, state, z, x_hat, info, dci)
     qtrain.write_results(workdir, results)
     print(format_row_table([results]))
-    logging.info("results written to %s", os.path.join(workdir, "results.json"))
+    if jax.process_index() == 0:  # the only process that writes it
+        logging.info("results written to %s", os.path.join(workdir, "results.json"))
     return results
 
 

@@ -1,6 +1,7 @@
 """`QDJAX_DISTRIBUTED=1` with two local CPU processes: runs, dies together, resumes, matches.
 
-The synthetic test config runs as a two-process `jax.distributed` job (one CPU device
+The synthetic test config, and the image experiment's (`experiments.shapes3d` on the
+16x16 procedural stand-in), run as two-process `jax.distributed` jobs (one CPU device
 per process, gloo collectives, a free port). Process 1 is SIGKILLed after a checkpoint;
 process 0 must then end by itself, promptly, with one error line (not wait at a barrier
 for minutes). The same command resumes the job on both processes, and its per-step
@@ -14,24 +15,48 @@ import subprocess
 import sys
 import time
 
+import json
+
 import numpy as np
+import pytest
 
 from qdjax.train import read_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STEPS, EVERY, KILL_AFTER = 40, 4, 8
+# (module, config, steps, checkpoint every, kill after a checkpoint at this step, the
+# start of the results row that process 0 alone prints)
+CASES = {
+    "synthetic": (
+        "experiments.synthetic",
+        "experiments/synthetic/configs/test.py",
+        40,
+        4,
+        8,
+        "| ae | 0 | 40 |",
+    ),
+    "shapes3d": (
+        "experiments.shapes3d",
+        "experiments/images/configs/test.py",
+        16,
+        2,
+        4,
+        "| procedural stand-in | qlae | 0 | 16 |",
+    ),
+}
 
 
-def _args(workdir):
+def _args(case, workdir):
+    module, config, steps, every, _, _ = CASES[case]
     return [
         sys.executable,
         "-m",
-        "experiments.synthetic",
-        "--config=experiments/synthetic/configs/test.py",
+        module,
+        f"--config={config}",
         f"--workdir={workdir}",
-        f"--config.train.num_steps={STEPS}",
-        f"--config.train.checkpoint_every={EVERY}",
+        f"--config.train.num_steps={steps}",
+        f"--config.train.checkpoint_every={every}",
         "--config.train.log_every=1",
+        "--config.train.eval_every=8",
     ]
 
 
@@ -47,11 +72,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(workdir):
+def _launch(case, workdir):
     port = _free_port()
     return [
         subprocess.Popen(
-            _args(workdir),
+            _args(case, workdir),
             cwd=ROOT,
             env=_env(
                 QDJAX_DISTRIBUTED="1",
@@ -78,13 +103,15 @@ def _losses(workdir):
     return [rows[t]["loss"] for t in sorted(rows) if "loss" in rows[t]]
 
 
-def test_two_processes_die_together_resume_and_match_one_process(tmp_path):
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_two_processes_die_together_resume_and_match_one_process(case, tmp_path):
+    _, _, steps, _, kill_after, row = CASES[case]
     ref, run = str(tmp_path / "ref"), str(tmp_path / "run")
-    procs = _launch(run)
+    procs = _launch(case, run)
     try:
         deadline = time.time() + 240
         while time.time() < deadline and all(p.poll() is None for p in procs):
-            if any(s >= KILL_AFTER for s in _checkpoints(run)):
+            if any(s >= kill_after for s in _checkpoints(run)):
                 break
             time.sleep(0.005)
         procs[1].send_signal(signal.SIGKILL)
@@ -103,10 +130,10 @@ def test_two_processes_die_together_resume_and_match_one_process(tmp_path):
     assert "Traceback" not in err0
     assert len([ln for ln in err0.splitlines() if ln.startswith("error:")]) == 1, err0[-2000:]
     at_kill = max(_checkpoints(run))
-    assert KILL_AFTER <= at_kill < STEPS
+    assert kill_after <= at_kill < steps
 
     # the same command resumes the job on both processes
-    procs = _launch(run)
+    procs = _launch(case, run)
     try:
         outs = [p.communicate(timeout=240) for p in procs]
     finally:
@@ -116,11 +143,11 @@ def test_two_processes_die_together_resume_and_match_one_process(tmp_path):
                 p.wait()
     for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]
-    assert "| ae | 0 | 40 |" in outs[0][0] and "| ae |" not in outs[1][0]  # printed once
+    assert row in outs[0][0] and row not in outs[1][0]  # printed once, by process 0
 
     # one process, two devices, the same global batch
     subprocess.run(
-        _args(ref),
+        _args(case, ref),
         cwd=ROOT,
         env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=2"),
         check=True,
@@ -128,8 +155,17 @@ def test_two_processes_die_together_resume_and_match_one_process(tmp_path):
         timeout=240,
     )
     got, want = _losses(run), _losses(ref)
-    assert len(got) == len(want) == STEPS  # one row per step: no duplicates after resume
+    assert len(got) == len(want) == steps  # one row per step: no duplicates after resume
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     with open(os.path.join(run, "metrics.jsonl")) as f:
-        steps = [line.split(",")[0] for line in f if '"loss"' in line]
-    assert len(steps) == len(set(steps)) == STEPS  # written once, by process 0
+        logged = [line.split(",")[0] for line in f if '"loss"' in line]
+    assert len(logged) == len(set(logged)) == steps  # written once, by process 0
+    # evaluation ran once per step on identical parameters: the same scores as one process
+    with open(os.path.join(run, "results.json")) as f:
+        r_run = json.load(f)
+    with open(os.path.join(ref, "results.json")) as f:
+        r_ref = json.load(f)
+    assert r_run["steps"] == r_ref["steps"] == steps
+    for key in ("mcc", "psnr", "infom", "dci_d"):
+        if key in r_ref:
+            np.testing.assert_allclose(r_run[key], r_ref[key], rtol=1e-4, atol=1e-5, err_msg=key)
