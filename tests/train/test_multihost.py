@@ -8,14 +8,13 @@ for minutes). The same command resumes the job on both processes, and its per-st
 losses equal a single-process run on two devices with the same global batch.
 """
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-
-import json
 
 import numpy as np
 import pytest
