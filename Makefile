@@ -31,7 +31,7 @@ run: setup
 # versions run here. `make test-all` runs the slow ones too (QDJAX_SLOW=1 for the
 # full-size image models of the method registry).
 test: setup
-	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not slow" --durations=15 $(PYTEST_ARGS)
 
 test-all: setup
 	QDJAX_SLOW=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -117,27 +117,25 @@ def _as_matrix(z) -> np.ndarray:
 # ----------------------------------------------------------------------------- scan
 
 
-def _window_sums(sorted_v, csum, csum2, a, b):
-    """Count, sum and sum of squares of the values in `[a, b)` (vectorized over a, b)."""
-    ia = np.searchsorted(sorted_v, a, side="left")
-    ib = np.searchsorted(sorted_v, b, side="left")
-    return ib - ia, csum[ib] - csum[ia], csum2[ib] - csum2[ia]
+# One-sided boundary kernels on u in [0, 1]: `int K = 1` and `int u^k K = 0` for k = 1..order.
+_BOUNDARY_KERNELS = {
+    "linear": (4.0, -6.0),  # K(u) = 4 - 6u: unbiased for a linear density
+    "quadratic": (9.0, -36.0, 30.0),  # K(u) = 9 - 36u + 30u^2: unbiased for a quadratic one
+}
 
 
-def _one_sided(stats, t, width, side, big_n):
-    """One-sided local-linear density at `t` and its variance (boundary kernel `4 - 6u`).
+def _one_sided(v, t, width, side, kernel):
+    """One-sided local-polynomial density at `t` from the slab's sorted values `v`, its variance.
 
-    With `u = |x - t| / width` on `[0, 1]`, `K(u) = 4 - 6u` has `int K = 1`, `int u K = 0`,
-    so the estimate is unbiased for a linear density; `Var = sum K^2 / (N width)^2`.
+    `u = |x - t| / width` over the window on side `side` (+1 right, -1 left); with the
+    boundary kernel `K` the estimate `sum K(u) / (N width)` is unbiased for a density that is
+    a polynomial of the kernel's order near `t`; `Var = sum K(u)^2 / (N width)^2`.
     """
-    cnt, s1, s2 = stats
-    # sum of u and u^2 over the window, u = side * (x - t) / width
-    su = side * (s1 - cnt * t) / width
-    su2 = (s2 - 2 * t * s1 + cnt * t**2) / width**2
-    norm = big_n * width
-    f = (4 * cnt - 6 * su) / norm
-    var = (16 * cnt - 48 * su + 36 * su2) / norm**2
-    return f, var
+    lo, hi = (t, t + width) if side > 0 else (t - width, t)
+    x = v[np.searchsorted(v, lo, side="left") : np.searchsorted(v, hi, side="left")]
+    k = np.polynomial.polynomial.polyval(side * (x - t) / width, kernel)
+    norm = v.size * width
+    return float(np.sum(k)) / norm, float(np.sum(k * k)) / norm**2
 
 
 def _slab_stats(v):
@@ -145,18 +143,15 @@ def _slab_stats(v):
     return v, np.concatenate([[0.0], np.cumsum(v)]), np.concatenate([[0.0], np.cumsum(v * v)])
 
 
-def _jumps(slabs, t, w, lo, hi):
-    """`[S, T]` local-linear jump estimates `f(t+) - f(t-)`, their variances, side widths."""
-    a = np.maximum(t - w, lo)
-    b = np.minimum(t + w, hi)
-    wl, wr = np.maximum(t - a, 1e-12), np.maximum(b - t, 1e-12)
-    jump = np.empty((len(slabs), t.size))
-    var = np.empty_like(jump)
-    for s, (v, c1, c2) in enumerate(slabs):
-        fl, vl = _one_sided(_window_sums(v, c1, c2, a, t), t, wl, -1.0, v.size)
-        fr, vr = _one_sided(_window_sums(v, c1, c2, t, b), t, wr, 1.0, v.size)
+def _jumps(slabs, t, w, lo, hi, kernel):
+    """`[S]` one-sided local-polynomial jump estimates `f(t+) - f(t-)` at `t`, variances."""
+    wl, wr = max(t - max(t - w, lo), 1e-12), max(min(t + w, hi) - t, 1e-12)
+    jump, var = np.empty(len(slabs)), np.empty(len(slabs))
+    for s, (v, _, _) in enumerate(slabs):
+        fl, vl = _one_sided(v, t, wl, -1.0, kernel)
+        fr, vr = _one_sided(v, t, wr, 1.0, kernel)
         jump[s], var[s] = fr - fl, vl + vr
-    return jump, var, wl, wr
+    return jump, var
 
 
 def _windows(r, w, marg, lo, hi, rank):
@@ -196,18 +191,18 @@ def _q(slabs, t, a, b, ok):
     return np.where(ok, q, 0.0)
 
 
-def _ll_test(slabs, c, w, lo, hi):
-    """Local-linear jump statistic `sum_s jump_s^2 / Var_s` at `c` (~chi2(S) if smooth)."""
-    jump, var, _, _ = _jumps(slabs, np.array([c]), w, lo, hi)
-    floor = 16.0 / np.array([(v.size * w) ** 2 for v, _, _ in slabs])
-    return float(np.sum(jump[:, 0] ** 2 / np.maximum(var[:, 0], floor)))
+def _ll_test(slabs, c, w, lo, hi, kernel):
+    """Local-polynomial jump statistic `sum_s jump_s^2 / Var_s` at `c` (~chi2(S) if smooth)."""
+    jump, var = _jumps(slabs, c, w, lo, hi, kernel)
+    floor = kernel[0] ** 2 / np.array([(v.size * w) ** 2 for v, _, _ in slabs])
+    return float(np.sum(jump**2 / np.maximum(var, floor)))
 
 
-def _energy(slabs, c, w, lo, hi):
+def _energy(slabs, c, w, lo, hi, kernel):
     """Debiased jump energy `sum_s N_s (jump_s^2 - Var_s)` at `c` with half-width `w`."""
-    jump, var, _, _ = _jumps(slabs, np.array([c]), w, lo, hi)
+    jump, var = _jumps(slabs, c, w, lo, hi, kernel)
     sizes = np.array([v.size for v, _, _ in slabs])
-    return float(np.sum(sizes * (jump[:, 0] ** 2 - var[:, 0])))
+    return float(np.sum(sizes * (jump**2 - var)))
 
 
 def _change_point(slabs, t, w, lo, hi):
@@ -288,19 +283,19 @@ def _scan(views, lo, hi, *, scales, grid_size, num_null, null_quantile, rng, ran
     return t_pos, best, best_w, best_view
 
 
-def _evaluate(cands, t, strength, width, view, views, lo, hi):
+def _evaluate(cands, t, strength, width, view, views, lo, hi, kernel):
     """Per candidate: (position, strength, scale ratio, view, scale, smooth p-value)."""
     recs = []
     for k in cands:
         slabs, w = views[int(view[k])], float(width[k])
         # the position from the grid-aligned slabs when the other axes' cells are known
         c = _change_point(views.get(_CELLS_VIEW, slabs), t[k], w, lo, hi)
-        e_w = _energy(slabs, c, w, lo, hi)
-        e_h = _energy(slabs, c, 0.5 * w, lo, hi)
+        e_w = _energy(slabs, c, w, lo, hi, kernel)
+        e_h = _energy(slabs, c, 0.5 * w, lo, hi, kernel)
         ratio = e_h / e_w if e_w > 0 else 0.0
         others = [abs(t[j] - t[k]) for j in cands if j != k]
         w_ll = min([2.0 * w, *(0.9 * x for x in others)])
-        pval = float(scipy.stats.chi2.sf(_ll_test(slabs, c, w_ll, lo, hi), len(slabs)))
+        pval = float(scipy.stats.chi2.sf(_ll_test(slabs, c, w_ll, lo, hi, kernel), len(slabs)))
         recs.append((c, float(strength[k]), ratio, int(view[k]), w, pval))
     return recs
 
@@ -340,6 +335,7 @@ def _recover_axis(
     max_smooth_pvalue,
     refine_segments,
     scan_kw,
+    kernel,
     extra_scales=(),
 ):
     """Cliffs of one axis: scan, candidates, tests; `(kept, rejected, failed, lo, hi)`."""
@@ -347,7 +343,7 @@ def _recover_axis(
     floor = 0.0 if num_cells is not None else min_strength
     t, strength, width, view = _scan(views, lo, hi, scales=scales, **scan_kw)
     cands = _candidates(t, strength, width, min_strength=floor)
-    recs = _evaluate(cands, t, strength, width, view, views, lo, hi)
+    recs = _evaluate(cands, t, strength, width, view, views, lo, hi, kernel)
     # Optional second pass: weak cliffs inside each segment between found cliffs, with
     # the floor resampled on the segment (segment ends act as support edges).
     found = sorted(r[0] for r in recs if r[1] > min_strength and r[5] <= max_smooth_pvalue)
@@ -366,7 +362,9 @@ def _recover_axis(
         ts, ss, ws, vs = _scan(sub, a, b, scales=wide, **scan_kw)
         # a stricter floor: the segments add many (position, scale) comparisons
         cs = _candidates(ts, ss, ws, min_strength=2 * min_strength)
-        recs += [r for r in _evaluate(cs, ts, ss, ws, vs, sub, a, b) if r[5] <= max_smooth_pvalue]
+        recs += [
+            r for r in _evaluate(cs, ts, ss, ws, vs, sub, a, b, kernel) if r[5] <= max_smooth_pvalue
+        ]
     recs.sort(key=lambda r: -r[1])
     kept, rejected = [], []
     for r in recs:
@@ -403,6 +401,7 @@ def recover_grid(
     refine_segments: bool = False,
     num_iterations: int = 1,
     segment_scales: Sequence[float] | None = None,
+    jump_test: str = "linear",
     seed: int = 0,
 ) -> GridRecovery:
     """Recovers the axis-aligned grid (interior cliffs per axis) of a sample.
@@ -461,6 +460,8 @@ def recover_grid(
         ks = [int(num_cells)] * d if np.isscalar(num_cells) else [int(k) for k in num_cells]
         if len(ks) != d or any(k < 2 for k in ks):
             raise ValueError(f"num_cells must be >= 2 for each of the {d} axes; got {num_cells}")
+    if jump_test not in _BOUNDARY_KERNELS:
+        raise ValueError(f"jump_test must be 'linear' or 'quadratic'; got {jump_test!r}")
     if window not in _DEFAULT_SCALES:
         raise ValueError(f"window must be 'rank' or 'std'; got {window!r}")
     scales = tuple(sorted(float(s) for s in (scales or _DEFAULT_SCALES[window][0])))
@@ -489,6 +490,7 @@ def recover_grid(
         max_smooth_pvalue=max_smooth_pvalue,
         refine_segments=refine_segments,
         scan_kw=scan_kw,
+        kernel=_BOUNDARY_KERNELS[jump_test],
     )
     all_views = [dict(_views(u, i, num_slabs)) for i in range(d)]
     results = [_recover_axis(all_views[i], u[:, i], i, **axis_kw) for i in range(d)]

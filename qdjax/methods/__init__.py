@@ -7,7 +7,12 @@
 `recipe.to_json()` is what experiments write into results.json.
 """
 
-from qdjax.methods import _catalog, _factor, _tripod  # noqa: F401  (register the methods)
+from qdjax.methods import (  # noqa: F401  (register the methods)
+    _axis_alignment,
+    _catalog,
+    _factor,
+    _tripod,
+)
 from qdjax.methods._parts import schedule as warmup_schedule
 from qdjax.methods._registry import (
     COMMON_DEFAULTS,
