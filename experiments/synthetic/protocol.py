@@ -48,7 +48,8 @@ SETTINGS = {
     "6cell_deep": {"data.cells_per_dim": 6, "data.mixing_layers": 5},
 }
 BASELINES = ("ae", "betavae", "hfs", "ioss", "qlae")  # what the candidates are compared with
-TUNABLE = ("cliff", "cliff_v2", "hfs", "ioss")  # methods with a loss.regularizer_weight
+# methods with a loss.regularizer_weight
+TUNABLE = ("cliff", "cliff_v2", "hfs", "ioss", "axis_alignment", "axis_alignment_nodecoder")
 
 
 def register_cliff_v2() -> None:
