@@ -138,16 +138,11 @@ def _one_sided(v, t, width, side, kernel):
     return float(np.sum(k)) / norm, float(np.sum(k * k)) / norm**2
 
 
-def _slab_stats(v):
-    v = np.sort(v)
-    return v, np.concatenate([[0.0], np.cumsum(v)]), np.concatenate([[0.0], np.cumsum(v * v)])
-
-
 def _jumps(slabs, t, w, lo, hi, kernel):
     """`[S]` one-sided local-polynomial jump estimates `f(t+) - f(t-)` at `t`, variances."""
     wl, wr = max(t - max(t - w, lo), 1e-12), max(min(t + w, hi) - t, 1e-12)
     jump, var = np.empty(len(slabs)), np.empty(len(slabs))
-    for s, (v, _, _) in enumerate(slabs):
+    for s, v in enumerate(slabs):
         fl, vl = _one_sided(v, t, wl, -1.0, kernel)
         fr, vr = _one_sided(v, t, wr, 1.0, kernel)
         jump[s], var[s] = fr - fl, vl + vr
@@ -160,6 +155,8 @@ def _windows(r, w, marg, lo, hi, rank):
     `rank=False`: `r` are positions and `w` a width in standardized units. `rank=True`: `r`
     and `w` are fractions of the sample (through the marginal quantile function), so every
     window holds about the same number of samples whatever a monotone warp did to the axis.
+    `w = inf`: the whole range `[lo, hi)` split at `t` (a change-point scan), wherever both
+    sides hold at least `_MIN_SIDE` of the range.
     """
     if rank:
         grid = np.linspace(0.0, 1.0, marg.size)
@@ -172,6 +169,9 @@ def _windows(r, w, marg, lo, hi, rank):
     else:
         t, a, b = r, np.maximum(r - w, lo), np.minimum(r + w, hi)
         ok = (t - a >= 0.5 * w) & (b - t >= 0.5 * w)
+    if np.isinf(w):
+        x = r if rank else (r - lo) / max(hi - lo, 1e-300)
+        ok = (x >= _MIN_SIDE) & (x <= 1.0 - _MIN_SIDE)
     return t, a, b, ok & (b > t) & (t > a)
 
 
@@ -184,7 +184,7 @@ def _q(slabs, t, a, b, ok):
     wl, wr = t - a, b - t
     p0 = wl / np.maximum(wl + wr, 1e-300)
     q = np.zeros(t.size)
-    for v, _, _ in slabs:
+    for v in slabs:
         ia, it, ib = (np.searchsorted(v, x, side="left") for x in (a, t, b))
         nl, nr = it - ia, ib - it
         q += (nl - (nl + nr) * p0) ** 2 / ((nl + nr) * p0 * (1 - p0) + 1.0)
@@ -194,21 +194,21 @@ def _q(slabs, t, a, b, ok):
 def _ll_test(slabs, c, w, lo, hi, kernel):
     """Local-polynomial jump statistic `sum_s jump_s^2 / Var_s` at `c` (~chi2(S) if smooth)."""
     jump, var = _jumps(slabs, c, w, lo, hi, kernel)
-    floor = kernel[0] ** 2 / np.array([(v.size * w) ** 2 for v, _, _ in slabs])
+    floor = kernel[0] ** 2 / np.array([(v.size * w) ** 2 for v in slabs])
     return float(np.sum(jump**2 / np.maximum(var, floor)))
 
 
 def _energy(slabs, c, w, lo, hi, kernel):
     """Debiased jump energy `sum_s N_s (jump_s^2 - Var_s)` at `c` with half-width `w`."""
     jump, var = _jumps(slabs, c, w, lo, hi, kernel)
-    sizes = np.array([v.size for v, _, _ in slabs])
+    sizes = np.array([v.size for v in slabs])
     return float(np.sum(sizes * (jump**2 - var)))
 
 
 def _change_point(slabs, t, w, lo, hi):
     """Maximum-likelihood change point of a two-piece constant density in `[t - w, t + w]`."""
     a, b = max(t - w, lo), min(t + w, hi)
-    pts = np.concatenate([v[(v > a) & (v < b)] for v, _, _ in slabs])
+    pts = np.concatenate([v[(v > a) & (v < b)] for v in slabs])
     if pts.size < 2:
         return t
     pts = np.sort(pts)
@@ -216,7 +216,7 @@ def _change_point(slabs, t, w, lo, hi):
     if c.size > 4000:
         c = c[:: int(np.ceil(c.size / 4000))]
     ll = np.zeros(c.size)
-    for v, _, _ in slabs:
+    for v in slabs:
         nl = (np.searchsorted(v, c) - np.searchsorted(v, a)).astype(np.float64)
         nr = (np.searchsorted(v, b) - np.searchsorted(v, c)).astype(np.float64)
         wl, wr = c - a, b - c
@@ -227,54 +227,61 @@ def _change_point(slabs, t, w, lo, hi):
 
 def _views(u: np.ndarray, i: int, num_slabs: int):
     """Per view: sorted slab values of axis `i` (view -1 = marginal, `j` = slabs of axis `j`)."""
-    views = [(-1, [_slab_stats(u[:, i])])]
+    views = [(-1, [np.sort(u[:, i])])]
     for j in range(u.shape[1]):
         if j == i:
             continue
         edges = np.quantile(u[:, j], np.linspace(0, 1, num_slabs + 1)[1:-1])
         lab = np.searchsorted(edges, u[:, j], side="right")
-        views.append((j, [_slab_stats(u[lab == b, i]) for b in range(num_slabs)]))
+        views.append((j, [np.sort(u[lab == b, i]) for b in range(num_slabs)]))
     return views
 
 
-def _floor(sizes, r, w, lo, hi, rank, rng, num_null, quantile):
-    """Resampled noise floor: quantile over flat replicates of `max_t Q(t)`."""
-    maxima = np.empty(num_null)
-    for k in range(num_null):
-        slabs = [_slab_stats(rng.uniform(lo, hi, size=m)) for m in sizes]
-        marg = np.sort(np.concatenate([v for v, _, _ in slabs]))
-        maxima[k] = np.max(_q(slabs, *_windows(r, w, marg, lo, hi, rank)))
-    return float(np.quantile(maxima, quantile))
+def _floor(sizes, r, w, lo, hi, rank, rng, num_null, quantile, cache):
+    """Resampled noise floor: quantile over flat replicates of `max_t Q(t)`.
+
+    Cached per call of :func:`recover_grid` by (slab sizes, window, support, grid): the
+    rescans conditioned on the grid reuse the floors of the views they share.
+    """
+    key = (tuple(sizes), w, lo, hi, rank, r.size)
+    if key not in cache:
+        maxima = np.empty(num_null)
+        for k in range(num_null):
+            slabs = [np.sort(rng.uniform(lo, hi, size=m)) for m in sizes]
+            marg = np.sort(np.concatenate(slabs)) if rank else None
+            maxima[k] = np.max(_q(slabs, *_windows(r, w, marg, lo, hi, rank)))
+        cache[key] = float(np.quantile(maxima, quantile))
+    return cache[key]
 
 
 def _restrict(views, lo, hi):
     """The views with every slab cut to `(lo, hi)` (a segment between found cliffs)."""
     out = {}
     for vid, slabs in views.items():
-        out[vid] = [_slab_stats(v[(v > lo) & (v < hi)]) for v, _, _ in slabs]
+        out[vid] = [np.sort(v[(v > lo) & (v < hi)]) for v in slabs]
     return out
 
 
-def _scan(views, lo, hi, *, scales, grid_size, num_null, null_quantile, rng, rank):
+def _scan(views, lo, hi, *, scales, grid_size, num_null, null_quantile, rng, rank, cache):
     """Strength `max Q / floor` over views and scales at `grid_size` positions in `[lo, hi]`.
 
     Returns positions, strengths, and for each position the winning view and its window
     half-width in standardized units.
     """
-    marg = views[-1][0][0]
+    marg = views[-1][0]
     r = np.linspace(0.0, 1.0, grid_size) if rank else np.linspace(lo, hi, grid_size)
     best = np.zeros(grid_size)  # strength
     best_w = np.full(grid_size, np.nan)
     best_view = np.full(grid_size, -1)
     t_pos = _windows(r, scales[0], marg, lo, hi, rank)[0]
     for vid, slabs in views.items():
-        sizes = [v.size for v, _, _ in slabs]
+        sizes = [v.size for v in slabs]
         if min(sizes) < 2:
             continue
         for w in scales:
             t, a, b, ok = _windows(r, w, marg, lo, hi, rank)
             q = _q(slabs, t, a, b, ok)
-            s = q / _floor(sizes, r, w, lo, hi, rank, rng, num_null, null_quantile)
+            s = q / _floor(sizes, r, w, lo, hi, rank, rng, num_null, null_quantile, cache)
             better = s > best
             best = np.where(better, s, best)
             best_w = np.where(better, 0.5 * (b - a), best_w)
@@ -320,6 +327,7 @@ _DEFAULT_SCALES = {
     "rank": ((0.01, 0.02, 0.04), (0.08, 0.16)),
     "std": ((0.04, 0.08, 0.16), (0.32, 0.64)),
 }
+_MIN_SIDE = 0.05  # smallest side of a change-point window (w = inf), fraction of the range
 _SEGMENT_MARGIN = 0.01  # standardized units kept clear of a found cliff in the segment pass
 _CELLS_VIEW = 10**6  # view id of the slabs given by the recovered cells of the other axes
 
@@ -336,6 +344,7 @@ def _recover_axis(
     refine_segments,
     scan_kw,
     kernel,
+    segment_min_strength,
     extra_scales=(),
 ):
     """Cliffs of one axis: scan, candidates, tests; `(kept, rejected, failed, lo, hi)`."""
@@ -348,20 +357,22 @@ def _recover_axis(
     # the floor resampled on the segment (segment ends act as support edges).
     found = sorted(r[0] for r in recs if r[1] > min_strength and r[5] <= max_smooth_pvalue)
     bounds = [lo, *found, hi] if refine_segments else []
-    marg = views[-1][0][0]
+    marg = views[-1][0]
     for a, b in zip(bounds[:-1], bounds[1:]):
         a, b = a + _SEGMENT_MARGIN, b - _SEGMENT_MARGIN
         if scan_kw["rank"]:  # fractions of the whole sample -> fractions of the segment
             frac = max(np.count_nonzero((marg > a) & (marg < b)) / marg.size, 1e-12)
-            wide = tuple(w / frac for w in (*scales, *extra_scales) if 4 * w / frac <= 1)
+            wide = tuple(
+                w / frac for w in (*scales, *extra_scales) if 4 * w / frac <= 1 or np.isinf(w)
+            )
         else:
-            wide = tuple(w for w in (*scales, *extra_scales) if 4 * w <= b - a)
+            wide = tuple(w for w in (*scales, *extra_scales) if 4 * w <= b - a or np.isinf(w))
         if not wide:
             continue
         sub = _restrict(views, a, b)
         ts, ss, ws, vs = _scan(sub, a, b, scales=wide, **scan_kw)
         # a stricter floor: the segments add many (position, scale) comparisons
-        cs = _candidates(ts, ss, ws, min_strength=2 * min_strength)
+        cs = _candidates(ts, ss, ws, min_strength=segment_min_strength)
         recs += [
             r for r in _evaluate(cs, ts, ss, ws, vs, sub, a, b, kernel) if r[5] <= max_smooth_pvalue
         ]
@@ -402,6 +413,7 @@ def recover_grid(
     num_iterations: int = 1,
     segment_scales: Sequence[float] | None = None,
     jump_test: str = "linear",
+    segment_min_strength: float | None = None,
     seed: int = 0,
 ) -> GridRecovery:
     """Recovers the axis-aligned grid (interior cliffs per axis) of a sample.
@@ -482,6 +494,7 @@ def recover_grid(
         null_quantile=null_quantile,
         rng=rng,
         rank=window == "rank",
+        cache={},
     )
     axis_kw = dict(
         scales=scales,
@@ -491,6 +504,9 @@ def recover_grid(
         refine_segments=refine_segments,
         scan_kw=scan_kw,
         kernel=_BOUNDARY_KERNELS[jump_test],
+        segment_min_strength=(
+            2 * min_strength if segment_min_strength is None else segment_min_strength
+        ),
     )
     all_views = [dict(_views(u, i, num_slabs)) for i in range(d)]
     results = [_recover_axis(all_views[i], u[:, i], i, **axis_kw) for i in range(d)]
@@ -508,7 +524,7 @@ def recover_grid(
             _, lab = np.unique(others, axis=0, return_inverse=True)
             lab = lab.reshape(-1)
             slabs = [u[lab == b, i] for b in range(lab.max() + 1)]
-            all_views[i][_CELLS_VIEW] = [_slab_stats(v) for v in slabs if v.size >= 20]
+            all_views[i][_CELLS_VIEW] = [np.sort(v) for v in slabs if v.size >= 20]
         axis_kw = {**axis_kw, "refine_segments": True, "extra_scales": segment_scales}
         results = [_recover_axis(all_views[i], u[:, i], i, **axis_kw) for i in range(d)]
     for i in range(d):
@@ -521,10 +537,8 @@ def recover_grid(
         for c, _, _, vid, w, _ in kept:
             boots = []
             for _ in range(num_bootstrap):
-                slabs = [_slab_stats(rng.choice(v, size=v.size)) for v, _, _ in views[vid]]
-                slabs = [
-                    x if x[0].size else _slab_stats(v) for x, (v, _, _) in zip(slabs, views[vid])
-                ]
+                slabs = [np.sort(rng.choice(v, size=v.size)) for v in views[vid]]
+                slabs = [x if x.size else v for x, v in zip(slabs, views[vid])]
                 boots.append(_change_point(slabs, c, w, lo, hi))
             unc.append(np.std(boots) * std[i] if boots else np.nan)
         out["thr"].append(np.array([r[0] for r in kept]) * std[i] + mean[i])

@@ -119,3 +119,34 @@ def test_bad_input_one_line(bad, match):
 def test_bad_num_cells():
     with pytest.raises(ValueError, match="num_cells"):
         recover_grid(np.random.default_rng(0).random((500, 2)), num_cells=[3])
+
+
+@pytest.mark.parametrize("name, order", [("linear", 1), ("quadratic", 2)])
+def test_boundary_kernel_moments(name, order):
+    # int_0^1 u^k K(u) du = [k == 0] for k <= order (exact polynomial integration).
+    from qdjax.identifiability._grid import _BOUNDARY_KERNELS
+
+    kern = np.polynomial.Polynomial(_BOUNDARY_KERNELS[name])
+    for k in range(order + 1):
+        moment = (kern * np.polynomial.Polynomial([0] * k + [1])).integ()(1.0)
+        np.testing.assert_allclose(moment, float(k == 0), atol=1e-12)
+
+
+def test_quadratic_jump_test_removes_curvature_and_keeps_steps():
+    # Deterministic "samples" (quantiles) of p(x) = 3/2 x^2 on [0, 1] (curved, no jump), and of
+    # a step density 1.5 on [0, 0.5), 0.5 on [0.5, 1] (jump -1 at 0.5).
+    from qdjax.identifiability._grid import _BOUNDARY_KERNELS, _jumps
+
+    n = 200_000
+    q = (np.arange(n) + 0.5) / n
+    curved = np.sort(np.concatenate([-np.cbrt(1 - q), np.cbrt(q)]))  # p = 1.5 x^2 on [-1, 1]
+    step = np.where(q < 0.75, q / 1.5, 0.5 + (q - 0.75) / 0.5)
+    # asymmetric windows (one side truncated at the support edge 1.0): curvature bias
+    # does not cancel between the two sides for the linear kernel
+    lin, _ = _jumps([curved], 0.8, 0.4, -1.0, 1.0, _BOUNDARY_KERNELS["linear"])
+    quad, var = _jumps([curved], 0.8, 0.4, -1.0, 1.0, _BOUNDARY_KERNELS["quadratic"])
+    assert abs(lin[0]) > 0.02  # local-linear: curvature bias (p'' = 3 over windows .4 / .2)
+    assert abs(quad[0]) < 1e-3  # exact for a quadratic density up to the quantile grid
+    for name in ("linear", "quadratic"):
+        jump, _ = _jumps([step], 0.5, 0.2, 0.0, 1.0, _BOUNDARY_KERNELS[name])
+        np.testing.assert_allclose(jump, [-1.0], atol=2e-3)
