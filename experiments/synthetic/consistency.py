@@ -52,8 +52,27 @@ def _pairwise_mean(pairwise) -> Criterion:
     return criterion
 
 
+def _axis_alignment(sigma: float, weighted: bool) -> Criterion:
+    """Seed 000's criterion; `weighted`: `alpha` from the batch's observations `x` (the
+    method's weights), else uniform (every sample counts, cell interiors included)."""
+
+    def crit(z, x=None):
+        alpha = losses.observation_weights(x, sigma=sigma) if weighted else None
+        return {"total": jnp.sum(losses.axis_alignment_loss(z, alpha, sigma=sigma))}
+
+    crit.needs_observations = weighted
+    return crit
+
+
 def criterion(name: str) -> Criterion:
-    """A named criterion: a Cliff variant (`qdjax.losses.CLIFF_VARIANTS`), `ioss` or `hfs`."""
+    """A named criterion: a Cliff variant (`qdjax.losses.CLIFF_VARIANTS`), `ioss`, `hfs`, or
+    `axis_alignment[@<sigma>]` (seed 000, `alpha` from the observations, default σ 0.1) or
+    `axis_alignment_uniform[@<sigma>]` (uniform `alpha`)."""
+    if name.startswith("axis_alignment"):
+        base, _, sigma = name.partition("@")
+        if base not in ("axis_alignment", "axis_alignment_uniform"):
+            raise ValueError(f"unknown criterion {name!r}; use axis_alignment[_uniform][@sigma]")
+        return _axis_alignment(float(sigma) if sigma else 0.1, base == "axis_alignment")
     if name == "ioss":
         return _pairwise_mean(losses.ioss_pairwise)
     if name == "hfs":
@@ -122,9 +141,16 @@ def evaluate_criterion(
     batch_size: int = 512,
     num_batches: int = 8,
     seed: int = 0,
+    x: np.ndarray | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Mean of every term of `fn` over the same random batches of each code."""
+    """Mean of every term of `fn` over the same random batches of each code.
+
+    A criterion with `needs_observations` also gets the batch's observations `x` (rows of
+    `x` aligned with the codes' rows)."""
     n = min(len(z) for z in codes.values())
+    needs_x = getattr(fn, "needs_observations", False)
+    if needs_x and x is None:
+        raise ValueError("this criterion needs the observations x of the coded samples")
     if batch_size > n:
         raise ValueError(f"batch_size {batch_size} exceeds the {n} samples available")
     rng = np.random.default_rng(seed)
@@ -132,7 +158,13 @@ def evaluate_criterion(
     jitted = jax.jit(fn)
     out = {}
     for name, z in codes.items():
-        vals = [jitted(jnp.asarray(z[b], jnp.float32)) for b in batches]
+        vals = [
+            jitted(
+                jnp.asarray(z[b], jnp.float32),
+                *((jnp.asarray(x[b], jnp.float32),) if needs_x else ()),
+            )
+            for b in batches
+        ]
         out[name] = {k: float(np.mean([float(v[k]) for v in vals])) for k in vals[0]}
     return out
 
@@ -230,7 +262,12 @@ def run(settings, seeds, criteria, workdirs, batch_size, num_batches) -> dict:
             results[key] = {}
             for c in criteria:
                 results[key][c] = evaluate_criterion(
-                    criterion(c), codes, batch_size=batch_size, num_batches=num_batches, seed=seed
+                    criterion(c),
+                    codes,
+                    batch_size=batch_size,
+                    num_batches=num_batches,
+                    seed=seed,
+                    x=ds.x[n_train:],
                 )
                 print(f"{key} {c}: margin {margin(results[key][c]):+.3f}", file=sys.stderr)
     return results
