@@ -25,6 +25,7 @@ half the time: λ < λ*(S), the noncentrality giving power 0.5 for chi2(S) at 1e
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import subprocess
 import sys
@@ -153,41 +154,54 @@ def smooth_false_cliffs(options, draws=range(1000, 1004)):
 TUNING_CONDITIONS = ("truth", "truth, k=4 given", *(c for c in CONDITIONS if c.startswith("warp")))
 
 
-def tune(candidates, seeds, num_samples, out):
+def _tune_one(options, seeds, num_samples):
+    hits = {c: 0 for c in TUNING_CONDITIONS}
+    per_seed = {}
+    for seed in seeds:
+        ds = data.make_synthetic(seed, num_samples)
+        z = ds.z.astype(np.float64)
+        acc = {}
+        for c in TUNING_CONDITIONS:
+            x = CONDITIONS[c](z)
+            kw = {"num_bootstrap": 0, **options}
+            g = identifiability.recover_grid(x, num_cells=4 if "given" in c else None, **kw)
+            acc[c] = metrics.quantized_cell_accuracy(g.cells(x), ds.cells).accuracy
+            hits[c] += int(acc[c] >= _target(c))
+        per_seed[seed] = acc
+    smooth = smooth_false_cliffs(options)
+    constrained = sum(v for k, v in smooth.items() if "stress" not in k)
+    return {
+        "options": options,
+        "hits": hits,
+        "total": sum(hits.values()),
+        "smooth_false_cliffs": smooth,
+        "admissible": constrained == 0,
+        "per_seed": per_seed,
+    }
+
+
+def tune(candidates, seeds, num_samples, out, jobs=1):
     """Tuning table: per candidate, seeds meeting the target per condition and smooth cliffs.
 
     Selection criterion (fixed before any run): the candidate with the most (seed, condition)
     pairs at target among those with no interior cliff on any smooth density (the lognormal
-    stress case excluded); ties go to the earlier candidate in the file (simpler first).
+    stress case excluded); ties go to the earlier candidate in the file (simpler first). If
+    no candidate is admissible: the fewest smooth false cliffs, then the most pairs.
     """
-    results = {}
-    for name, options in candidates.items():
-        hits = {c: 0 for c in TUNING_CONDITIONS}
-        per_seed = {}
-        for seed in seeds:
-            ds = data.make_synthetic(seed, num_samples)
-            z = ds.z.astype(np.float64)
-            acc = {}
-            for c in TUNING_CONDITIONS:
-                x = CONDITIONS[c](z)
-                kw = {"num_bootstrap": 0, **options}
-                g = identifiability.recover_grid(x, num_cells=4 if "given" in c else None, **kw)
-                acc[c] = metrics.quantized_cell_accuracy(g.cells(x), ds.cells).accuracy
-                hits[c] += int(acc[c] >= _target(c))
-            per_seed[seed] = acc
-        smooth = smooth_false_cliffs(options)
-        constrained = sum(v for k, v in smooth.items() if "stress" not in k)
-        results[name] = {
-            "options": options,
-            "hits": hits,
-            "total": sum(hits.values()),
-            "smooth_false_cliffs": smooth,
-            "admissible": constrained == 0,
-            "per_seed": per_seed,
-        }
-        print(name, hits, sum(hits.values()), smooth, flush=True)
-    admissible = [k for k, v in results.items() if v["admissible"]]
-    best = max(admissible, key=lambda k: results[k]["total"]) if admissible else None
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {k: pool.submit(_tune_one, o, seeds, num_samples) for k, o in candidates.items()}
+        results = {}
+        for name, fut in futures.items():
+            results[name] = fut.result()
+            r = results[name]
+            print(name, r["hits"], r["total"], r["smooth_false_cliffs"], flush=True)
+    order = list(results)
+
+    def rank(k):
+        sm = results[k]["smooth_false_cliffs"]
+        return (sum(v for j, v in sm.items() if "stress" not in j), -results[k]["total"])
+
+    best = min(order, key=lambda k: (*rank(k), order.index(k)))
     lines = [
         f"Tuning seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}), n = {num_samples}, "
         f"commit {_commit()}, `{_command()}`.",
@@ -249,6 +263,7 @@ def main(argv=None):
         default=None,
         help="JSON file {name: recover_grid options}: write the tuning table instead",
     )
+    p.add_argument("--jobs", type=int, default=1, help="tuning candidates run in parallel")
     p.add_argument("--out", default="experiments/synthetic/results/grid_recovery")
     args = p.parse_args(argv)
     try:
@@ -269,7 +284,7 @@ def main(argv=None):
                 candidates = json.load(f)
         except (OSError, ValueError) as e:
             sys.exit(f"error: --candidates must be a readable JSON file of {{name: options}}: {e}")
-        return tune(candidates, seeds, args.num_samples, args.out)
+        return tune(candidates, seeds, args.num_samples, args.out, jobs=args.jobs)
     names = ([] if args.no_old else ["find_cliffs (old)"]) + list(CONDITIONS)
     rows = {name: [] for name in names}
     evidence, feasible = [], []

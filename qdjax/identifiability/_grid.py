@@ -117,11 +117,16 @@ def _as_matrix(z) -> np.ndarray:
 # ----------------------------------------------------------------------------- scan
 
 
-# One-sided boundary kernels on u in [0, 1]: `int K = 1` and `int u^k K = 0` for k = 1..order.
+# Jump tests: "linear"/"quadratic" are one-sided boundary kernels on u in [0, 1] with
+# `int K = 1`, `int u^k K = 0` for k = 1..order (each side its own polynomial); "shared-*"
+# fit one polynomial across the candidate plus a step (the density's slope is continuous).
 _BOUNDARY_KERNELS = {
     "linear": (4.0, -6.0),  # K(u) = 4 - 6u: unbiased for a linear density
     "quadratic": (9.0, -36.0, 30.0),  # K(u) = 9 - 36u + 30u^2: unbiased for a quadratic one
+    "shared-linear": 1,  # p = a + b u + jump [u >= 0]
+    "shared-quadratic": 2,  # p = a + b u + c u^2 + jump [u >= 0]
 }
+_GAUSS_LEGENDRE = np.polynomial.legendre.leggauss(6)  # exact for the degree <= 4 Gram entries
 
 
 def _one_sided(v, t, width, side, kernel):
@@ -138,15 +143,53 @@ def _one_sided(v, t, width, side, kernel):
     return float(np.sum(k)) / norm, float(np.sum(k * k)) / norm**2
 
 
+def _shared_basis(x, t, scale, degree):
+    """`[len(x), degree + 2]` basis `1, u, .., u^degree, [u >= 0]` with `u = (x - t) / scale`."""
+    u = (x - t) / scale
+    return np.stack([u**k for k in range(degree + 1)] + [(u >= 0).astype(np.float64)], axis=1)
+
+
+def _shared_jump(v, t, wl, wr, degree):
+    """Least-squares density fit `polynomial + step` on `[t - wl, t + wr)`: step, variance, floor.
+
+    Projection estimator: with basis `phi` the coefficients solve `G beta = m`, `G` the
+    Gram matrix of `phi` on the window and `m = sum_i phi(x_i) / N`; unbiased when the
+    density is in the span, `Cov(beta) = G^-1 (sum_i phi phi^T / N^2) G^-1`. The floor is
+    the variance for one point spread evenly over the window.
+    """
+    scale = max(wl, wr)
+    nodes, weights = _GAUSS_LEGENDRE
+    gram = np.zeros((degree + 2, degree + 2))
+    for a, b in ((t - wl, t), (t, t + wr)):
+        xq = 0.5 * (b - a) * nodes + 0.5 * (a + b)
+        # the step is 1 on the right piece; evaluate just inside each piece
+        phi = _shared_basis(np.clip(xq, a + 1e-12 * scale, b - 1e-12 * scale), t, scale, degree)
+        gram += (phi * (0.5 * (b - a) * weights)[:, None]).T @ phi
+    x = v[np.searchsorted(v, t - wl, side="left") : np.searchsorted(v, t + wr, side="left")]
+    phi = _shared_basis(x, t, scale, degree)
+    inv = np.linalg.inv(gram)
+    beta = inv @ phi.sum(0) / v.size
+    cov = inv @ (phi.T @ phi) @ inv / v.size**2
+    floor = inv[-1, -1] / (v.size**2 * (wl + wr))
+    return float(beta[-1]), float(cov[-1, -1]), float(floor)
+
+
 def _jumps(slabs, t, w, lo, hi, kernel):
-    """`[S]` one-sided local-polynomial jump estimates `f(t+) - f(t-)` at `t`, variances."""
+    """`[S]` jump estimates `f(t+) - f(t-)` at `t` (see `_BOUNDARY_KERNELS`), variances, floors.
+
+    The floor is the variance of an estimate from about one point (empty windows).
+    """
     wl, wr = max(t - max(t - w, lo), 1e-12), max(min(t + w, hi) - t, 1e-12)
-    jump, var = np.empty(len(slabs)), np.empty(len(slabs))
+    jump, var, floor = np.empty((3, len(slabs)))
     for s, v in enumerate(slabs):
-        fl, vl = _one_sided(v, t, wl, -1.0, kernel)
-        fr, vr = _one_sided(v, t, wr, 1.0, kernel)
-        jump[s], var[s] = fr - fl, vl + vr
-    return jump, var
+        if isinstance(kernel, int):
+            jump[s], var[s], floor[s] = _shared_jump(v, t, wl, wr, kernel)
+        else:
+            fl, vl = _one_sided(v, t, wl, -1.0, kernel)
+            fr, vr = _one_sided(v, t, wr, 1.0, kernel)
+            jump[s], var[s] = fr - fl, vl + vr
+            floor[s] = kernel[0] ** 2 / (v.size * w) ** 2
+    return jump, var, floor
 
 
 def _windows(r, w, marg, lo, hi, rank):
@@ -193,14 +236,13 @@ def _q(slabs, t, a, b, ok):
 
 def _ll_test(slabs, c, w, lo, hi, kernel):
     """Local-polynomial jump statistic `sum_s jump_s^2 / Var_s` at `c` (~chi2(S) if smooth)."""
-    jump, var = _jumps(slabs, c, w, lo, hi, kernel)
-    floor = kernel[0] ** 2 / np.array([(v.size * w) ** 2 for v in slabs])
+    jump, var, floor = _jumps(slabs, c, w, lo, hi, kernel)
     return float(np.sum(jump**2 / np.maximum(var, floor)))
 
 
 def _energy(slabs, c, w, lo, hi, kernel):
     """Debiased jump energy `sum_s N_s (jump_s^2 - Var_s)` at `c` with half-width `w`."""
-    jump, var = _jumps(slabs, c, w, lo, hi, kernel)
+    jump, var, _ = _jumps(slabs, c, w, lo, hi, kernel)
     sizes = np.array([v.size for v in slabs])
     return float(np.sum(sizes * (jump**2 - var)))
 
@@ -473,7 +515,7 @@ def recover_grid(
         if len(ks) != d or any(k < 2 for k in ks):
             raise ValueError(f"num_cells must be >= 2 for each of the {d} axes; got {num_cells}")
     if jump_test not in _BOUNDARY_KERNELS:
-        raise ValueError(f"jump_test must be 'linear' or 'quadratic'; got {jump_test!r}")
+        raise ValueError(f"jump_test must be one of {sorted(_BOUNDARY_KERNELS)}; got {jump_test!r}")
     if window not in _DEFAULT_SCALES:
         raise ValueError(f"window must be 'rank' or 'std'; got {window!r}")
     scales = tuple(sorted(float(s) for s in (scales or _DEFAULT_SCALES[window][0])))

@@ -133,20 +133,34 @@ def test_boundary_kernel_moments(name, order):
 
 
 def test_quadratic_jump_test_removes_curvature_and_keeps_steps():
-    # Deterministic "samples" (quantiles) of p(x) = 3/2 x^2 on [0, 1] (curved, no jump), and of
-    # a step density 1.5 on [0, 0.5), 0.5 on [0.5, 1] (jump -1 at 0.5).
+    # Deterministic "samples" (quantiles) of p(x) = 3/2 x^2 on [-1, 1] (curved, no jump), and
+    # of a step density 1.5 on [0, 0.5), 0.5 on [0.5, 1] (jump -1 at 0.5).
     from qdjax.identifiability._grid import _BOUNDARY_KERNELS, _jumps
 
     n = 200_000
     q = (np.arange(n) + 0.5) / n
-    curved = np.sort(np.concatenate([-np.cbrt(1 - q), np.cbrt(q)]))  # p = 1.5 x^2 on [-1, 1]
+    curved = np.sort(np.concatenate([-np.cbrt(1 - q), np.cbrt(q)]))
     step = np.where(q < 0.75, q / 1.5, 0.5 + (q - 0.75) / 0.5)
-    # asymmetric windows (one side truncated at the support edge 1.0): curvature bias
-    # does not cancel between the two sides for the linear kernel
-    lin, _ = _jumps([curved], 0.8, 0.4, -1.0, 1.0, _BOUNDARY_KERNELS["linear"])
-    quad, var = _jumps([curved], 0.8, 0.4, -1.0, 1.0, _BOUNDARY_KERNELS["quadratic"])
-    assert abs(lin[0]) > 0.02  # local-linear: curvature bias (p'' = 3 over windows .4 / .2)
-    assert abs(quad[0]) < 1e-3  # exact for a quadratic density up to the quantile grid
-    for name in ("linear", "quadratic"):
-        jump, _ = _jumps([step], 0.5, 0.2, 0.0, 1.0, _BOUNDARY_KERNELS[name])
+    # asymmetric windows (the right one truncated at the support edge 1.0): the curvature
+    # bias does not cancel between the two sides for the local-linear kernel
+    jumps = {
+        k: _jumps([curved], 0.8, 0.4, -1.0, 1.0, spec)[0][0]
+        for k, spec in _BOUNDARY_KERNELS.items()
+    }
+    assert abs(jumps["linear"]) > 0.02  # p'' = 3 over windows 0.4 / 0.2
+    assert abs(jumps["quadratic"]) < 1e-3  # exact for a quadratic density (up to the grid)
+    assert abs(jumps["shared-quadratic"]) < 1e-3
+    for spec in _BOUNDARY_KERNELS.values():
+        jump, var, floor = _jumps([step], 0.5, 0.2, 0.0, 1.0, spec)
         np.testing.assert_allclose(jump, [-1.0], atol=2e-3)
+        assert 0 < floor[0] < var[0]
+
+
+@pytest.mark.parametrize("jump_test", ["quadratic", "shared-linear", "shared-quadratic"])
+def test_jump_tests_find_step_not_gaussian(jump_test):
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.uniform(0, 1, 3000), rng.uniform(1, 2, 1200)])[:, None]
+    g = recover_grid(z, jump_test=jump_test, num_bootstrap=0)
+    np.testing.assert_allclose(g.thresholds[0], [1.0], atol=0.01)
+    g = recover_grid(rng.standard_normal((5000, 1)), jump_test=jump_test, num_bootstrap=0)
+    assert g.thresholds[0].size == 0
