@@ -1,7 +1,7 @@
 """Grid recovery on the synthetic task's ground-truth latents (no learning): the table.
 
-`python -m experiments.synthetic.grid_recovery --seeds=300-311` writes `<out>.md` (markdown
-table, mean ± std and per seed) and `<out>.json`.
+`python -m experiments.synthetic.grid_recovery --seeds=300-311 --also_seeds=100-111 --smooth`
+writes `<out>.md` (markdown tables, mean ± std and per seed, per seed group) and `<out>.json`.
 
 For every data seed of the default generator (4x4 grid, widths U[0.3, 2.5], n samples),
 `qdjax.identifiability.recover_grid` runs on the true latents, on smooth monotone per-axis
@@ -271,6 +271,7 @@ def _command():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="300-311")
+    p.add_argument("--also_seeds", default="", help="a second (seen) seed group, e.g. 100-111")
     p.add_argument("--num_samples", type=int, default=5000)
     p.add_argument("--options", default="{}", help="JSON dict of recover_grid keyword arguments")
     p.add_argument("--smooth", action="store_true", help="also count cliffs on smooth densities")
@@ -302,16 +303,59 @@ def main(argv=None):
         except (OSError, ValueError) as e:
             sys.exit(f"error: --candidates must be a readable JSON file of {{name: options}}: {e}")
         return tune(candidates, seeds, args.num_samples, args.out, jobs=args.jobs)
-    names = ([] if args.no_old else ["find_cliffs (old)"]) + list(CONDITIONS)
+    groups = [("evaluation", seeds)]
+    if args.also_seeds:
+        try:
+            groups.append(("continuity (seen)", _seeds(args.also_seeds)))
+        except ValueError:
+            sys.exit(f"error: --also_seeds must be 'a-b' or 'a,b,c'; got {args.also_seeds!r}")
+    commit, cmd = _commit(), _command()
+    lines = [
+        PROTOCOL,
+        f"n = {args.num_samples}, commit {commit}, `{cmd}`, recover_grid options "
+        f"{json.dumps(options)} (beyond `num_bootstrap=0`). Target: cell accuracy ≥ 0.99 "
+        "(true latents), ≥ 0.98 (warps); feasible = every planted cliff has oracle evidence "
+        "λ ≥ λ*.",
+    ]
+    out = {"commit": commit, "command": cmd, "options": options, "groups": {}}
+    for label, group in groups:
+        rows, evidence, feasible = _evaluate_seeds(group, args.num_samples, options, args.no_old)
+        lines += _table_lines(label, group, rows, evidence, feasible)
+        out["groups"][label] = {
+            "seeds": group,
+            "rows": rows,
+            "min_evidence_over_threshold": evidence,
+            "feasible": feasible,
+        }
+    if args.smooth:
+        smooth = smooth_false_cliffs(options)
+        out["smooth_false_cliffs"] = smooth
+        lines += [
+            "",
+            "Interior cliffs found on smooth densities (d = 2, n = 5000, 4 draws each; must be 0):",
+            "",
+            "| density | false cliffs |",
+            "|---|---|",
+            *(f"| {k} | {v} |" for k, v in smooth.items()),
+        ]
+    with open(args.out + ".md", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(args.out + ".json", "w") as f:
+        json.dump(out, f)
+    print("\n".join(lines))
+
+
+def _evaluate_seeds(seeds, num_samples, options, no_old):
+    names = ([] if no_old else ["find_cliffs (old)"]) + list(CONDITIONS)
     rows = {name: [] for name in names}
     evidence, feasible = [], []
     for seed in seeds:
-        ds = data.make_synthetic(seed, args.num_samples)
+        ds = data.make_synthetic(seed, num_samples)
         z = ds.z.astype(np.float64)
-        worst, ok = feasibility(ds.density, args.num_samples)
+        worst, ok = feasibility(ds.density, num_samples)
         evidence.append(worst)
         feasible.append(ok)
-        if not args.no_old:
+        if not no_old:
             old = _old_pipeline(ds.z)
             rows["find_cliffs (old)"].append(
                 (
@@ -334,18 +378,15 @@ def main(argv=None):
                 )
             )
         print(seed, {k: round(v[-1][0], 3) for k, v in rows.items()}, flush=True)
-    smooth = smooth_false_cliffs(options) if args.smooth else None
-    commit, cmd = _commit(), _command()
+    return rows, evidence, feasible
+
+
+def _table_lines(label, seeds, rows, evidence, feasible):
     feas = np.array(feasible)
     lines = [
-        PROTOCOL,
-        f"Data seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}), n = {args.num_samples}, "
-        f"commit {commit}, `{cmd}`, recover_grid options {json.dumps(options)} "
-        "(beyond `num_bootstrap=0`).",
         "",
-        f"Feasible seeds (every planted cliff has oracle evidence λ ≥ λ*, see "
-        f"`experiments/synthetic/grid_recovery.py`): {int(feas.sum())}/{len(seeds)}. "
-        "Target: cell accuracy ≥ 0.99 (true latents), ≥ 0.98 (warps).",
+        f"### {label.capitalize()} seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}); feasible at "
+        f"n: {int(feas.sum())}/{len(seeds)}",
         "",
         "| latents | cell acc. mean ± std | min | seeds ≥ target | feasible seeds ≥ target "
         "| AMI mean ± std |",
@@ -364,44 +405,19 @@ def main(argv=None):
             f"| {name} | {a[:, 0].mean():.3f} ± {a[:, 0].std():.3f} | {a[:, 0].min():.3f} | "
             f"{hit} | {hit_f} | {a[:, 1].mean():.3f} ± {a[:, 1].std():.3f} |"
         )
-    if smooth is not None:
-        lines += [
-            "",
-            "Interior cliffs found on smooth densities (d = 2, n = 5000, 4 draws each; must be 0):",
-            "",
-            "| density | false cliffs |",
-            "|---|---|",
-            *(f"| {k} | {v} |" for k, v in smooth.items()),
-        ]
     lines += [
         "",
         "Per seed (cell accuracy; last columns: weakest cliff's oracle evidence over λ*, "
         "feasible at this n):",
         "",
+        "| seed | " + " | ".join(rows) + " | min λ/λ* | feasible |",
+        "|---" * (len(rows) + 3) + "|",
     ]
-    lines.append("| seed | " + " | ".join(rows) + " | min λ/λ* | feasible |")
-    lines.append("|---" * (len(rows) + 3) + "|")
     for k, seed in enumerate(seeds):
         cells = " | ".join(f"{rows[n][k][0]:.3f}" for n in rows)
         flag = "yes" if feasible[k] else "**no (infeasible at n)**"
         lines.append(f"| {seed} | {cells} | {evidence[k]:.2f} | {flag} |")
-    with open(args.out + ".md", "w") as f:
-        f.write("\n".join(lines) + "\n")
-    with open(args.out + ".json", "w") as f:
-        json.dump(
-            {
-                "seeds": seeds,
-                "commit": commit,
-                "command": cmd,
-                "options": options,
-                "rows": rows,
-                "min_evidence_over_threshold": evidence,
-                "feasible": feasible,
-                "smooth_false_cliffs": smooth,
-            },
-            f,
-        )
-    print("\n".join(lines))
+    return lines
 
 
 if __name__ == "__main__":

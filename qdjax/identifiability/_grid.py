@@ -29,7 +29,13 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
    The test removes the slope explicitly: one-sided *local-linear* density estimates (the
    boundary kernel `4 - 6u`, unbiased for a linear density) on each side of the candidate
    give a jump estimate that is ~0 for any smooth density; their chi-square over the slabs
-   must reject smoothness at `max_smooth_pvalue`. ``scale_ratio`` (:math:`E(w/2)/E(w)` of
+   must reject smoothness at `max_smooth_pvalue`. ``jump_test`` picks the estimator: the
+   one-sided boundary kernels `4 - 6u` ("linear") or `9 - 36u + 30u^2` ("quadratic",
+   unbiased for a curved density too, at 9/4 of the variance: the curvature bias of the
+   linear kernel does not cancel in lopsided windows, e.g. a Gaussian tail), or one
+   polynomial across the candidate plus a step ("shared-linear", "shared-quadratic": a
+   least-squares projection density fit; more power, since both sides share the slope).
+   ``scale_ratio`` (:math:`E(w/2)/E(w)` of
    the debiased jump energy: ~1 jump, ~1/4 slope) is reported for each cliff. A Gaussian
    (or any smooth) density thus gives no interior cliffs.
 6. **Position and uncertainty.** The position is the maximum-likelihood change point of a
@@ -38,7 +44,9 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
 7. **Conditioning on the grid.** Then every axis is rescanned with one more view whose
    slabs are the recovered cells of the other axes (they follow the grid, so each
    conditional cliff shows at full contrast), and each segment between found cliffs is
-   rescanned with wider windows that cannot straddle a found cliff.
+   rescanned with wider windows that cannot straddle a found cliff (`segment_scales`; an
+   infinite scale is a change-point scan: the whole segment split at `t`, so a cliff
+   between two found ones is compared over both of its cells, as an oracle would).
 
 When `num_cells` is given the `num_cells - 1` strongest candidates of each axis are kept
 (``holds`` then also requires them to pass the floor and the scale test); otherwise every
@@ -490,8 +498,12 @@ def recover_grid(
       num_iterations: rescans conditioned on the recovered cells of the other axes
         (view id 1_000_000 in ``view``; its slabs also give the positions), with the
         segment pass; 0 = quantile slabs only.
-      segment_scales: the extra, wider half-widths of the segment pass; None = (0.08, 0.16)
-        for rank, (0.32, 0.64) for std.
+      segment_scales: the extra, wider half-widths of the segment pass; ``inf`` = the whole
+        segment split at each position (change-point scan). None = the defaults below.
+      jump_test: the jump-vs-slope estimator (module docstring, step 5): ``"linear"``,
+        ``"quadratic"``, ``"shared-linear"`` or ``"shared-quadratic"``.
+      segment_min_strength: strength a segment-pass candidate needs; None = twice
+        ``min_strength`` (the segments add many comparisons).
       seed: seed of the resampling.
 
     Returns:
