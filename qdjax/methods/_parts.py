@@ -157,9 +157,20 @@ def cliff_kernel(recipe: Recipe) -> Callable:
     return lambda z: losses.cliff_loss(z, bandwidth=bandwidth, weights=weights)
 
 
+def hfs_kernel(recipe: Recipe) -> Callable:
+    """Pairwise HFS on at most `loss.hfs_batch` rows of the batch (0 = all of it).
+
+    HFS costs `O(d^2 B^3)` (a min-plus product per latent pair); Roth et al. train with
+    batches of 64-256, so on a larger batch the penalty reads a subset (the batch is already
+    in random order, so the first rows are a uniform random subset)."""
+    m = int(recipe.get("loss.hfs_batch", 0))
+    pairwise = _offdiagonal_mean(losses.hfs_pairwise)
+    return (lambda z: pairwise(z[:m])) if m > 0 else pairwise
+
+
 REGULARIZERS: dict[str, Callable[[Recipe], Callable]] = {
     "cliff": cliff_kernel,
-    "hfs": lambda recipe: _offdiagonal_mean(losses.hfs_pairwise),
+    "hfs": hfs_kernel,
     "ioss": lambda recipe: _offdiagonal_mean(losses.ioss_pairwise),
 }
 

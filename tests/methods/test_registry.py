@@ -5,6 +5,7 @@ import json
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
@@ -212,3 +213,20 @@ def test_additive_decoder_is_a_sum_of_block_decoders():
     np.testing.assert_allclose(mixed, 0.0, atol=1e-5)
     with pytest.raises(ValueError, match="block_size must divide"):
         additive_autoencoder((5,), 3, block_size=2, rngs=nnx.Rngs(0))
+
+
+def test_hfs_penalty_reads_at_most_hfs_batch_rows():
+    # HFS is cubic in the batch: the recipe caps the rows it reads (first rows of a batch that
+    # is already in random order); 0 reads them all.
+    from qdjax import losses
+    from qdjax.methods import _parts
+
+    z = jax.random.normal(jax.random.key(0), (64, 3))
+    ref = losses.hfs_pairwise(z[:16])
+    want = float(jnp.sum(ref) / 6)
+    capped = _parts.hfs_kernel({"loss.hfs_batch": 16})(z)
+    assert float(capped) == pytest.approx(want, rel=1e-6)
+    full = _parts.hfs_kernel({"loss.hfs_batch": 0})(z)
+    assert float(full) == pytest.approx(float(jnp.sum(losses.hfs_pairwise(z)) / 6), rel=1e-6)
+    assert float(full) != pytest.approx(want, rel=1e-3)
+    assert methods.resolve("hfs", "synthetic", num_steps=1)["loss.hfs_batch"] == 256
