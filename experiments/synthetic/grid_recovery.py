@@ -211,6 +211,10 @@ def tune(candidates, seeds, num_samples, out, jobs=1):
             results[name] = fut.result()
             r = results[name]
             print(name, r["hits"], r["total"], r["smooth_false_cliffs"], flush=True)
+            _write_tuning(results, seeds, num_samples, out)
+
+
+def _write_tuning(results, seeds, num_samples, out):
     order = list(results)
 
     def rank(k):

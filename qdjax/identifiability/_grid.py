@@ -417,7 +417,7 @@ def _recover_axis(
             )
         else:
             wide = tuple(w for w in (*scales, *extra_scales) if 4 * w <= b - a or np.isinf(w))
-        if not wide:
+        if not wide or np.count_nonzero((marg > a) & (marg < b)) < 2:
             continue
         sub = _restrict(views, a, b)
         ts, ss, ws, vs = _scan(sub, a, b, scales=wide, **scan_kw)

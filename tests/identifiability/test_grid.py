@@ -116,6 +116,11 @@ def test_bad_input_one_line(bad, match):
         recover_grid(bad)
 
 
+def test_bad_jump_test_one_line():
+    with pytest.raises(ValueError, match="jump_test must be one of"):
+        recover_grid(np.random.default_rng(0).random((500, 2)), jump_test="cubic")
+
+
 def test_bad_num_cells():
     with pytest.raises(ValueError, match="num_cells"):
         recover_grid(np.random.default_rng(0).random((500, 2)), num_cells=[3])
