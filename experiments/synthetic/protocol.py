@@ -279,13 +279,16 @@ def _cell_metrics(wd: str) -> dict:
 
 
 def _run(cfg, wd: str) -> dict:
-    from experiments.synthetic import train
+    """One run's results: reused only if it finished with exactly `cfg` (its recorded
+    config.json); a run recorded with another config (e.g. a recipe default changed since)
+    is moved aside to `<wd>.replaced-<time>/` and trained afresh, an unfinished one resumes."""
+    from experiments.synthetic import sweep
 
-    done = os.path.join(wd, "results.json")
-    if not os.path.exists(done) or not os.path.exists(os.path.join(wd, "codes.npz")):
-        train.train_and_evaluate(cfg, wd)
-    with open(done) as f:
-        res = json.load(f)
+    res = sweep.finished(cfg, wd) if os.path.exists(os.path.join(wd, "codes.npz")) else None
+    if res is None:
+        sweep.run_cell(cfg, wd)
+        with open(os.path.join(wd, "results.json")) as f:
+            res = json.load(f)
     res.update(_cell_metrics(wd))
     return res
 

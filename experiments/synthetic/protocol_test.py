@@ -99,3 +99,31 @@ def test_fixed_weights_parse_and_errors():
     c.fixed_weights = "cliff:0.1"
     with pytest.raises(ValueError, match="fixed_weights"):
         protocol.fixed_weights(c)
+
+
+def test_run_reuses_only_a_run_with_the_same_config(tmp_path, monkeypatch):
+    # A finished run is reused only when its recorded config equals the requested one; one
+    # recorded with another config (a recipe default changed since) is moved aside and redone.
+    from experiments.synthetic import train
+
+    calls = []
+
+    def fake_train(cfg, wd):
+        calls.append(cfg.loss.regularizer_weight)
+        os.makedirs(wd, exist_ok=True)
+        with open(os.path.join(wd, "results.json"), "w") as f:
+            json.dump({"steps": cfg.train.num_steps, "mcc_pearson": 0.5}, f)
+        np.savez(os.path.join(wd, "codes.npz"), z=np.zeros((2, 2)))
+        return {}
+
+    monkeypatch.setattr(train, "train_and_evaluate", fake_train)
+    monkeypatch.setattr(protocol, "_cell_metrics", lambda wd: {})
+    wd = str(tmp_path / "run")
+    a = protocol.setting_config("2d", "cliff", 0, num_steps=200, weight=0.1)
+    b = protocol.setting_config("2d", "cliff", 0, num_steps=200, weight=0.3)
+    assert protocol._run(a, wd)["mcc_pearson"] == 0.5
+    protocol._run(a, wd)
+    assert calls == [0.1]  # the second call reused the finished run
+    protocol._run(b, wd)
+    assert calls == [0.1, 0.3]
+    assert len(list(tmp_path.glob("run.replaced-*"))) == 1
