@@ -340,7 +340,7 @@ def _scan(views, lo, hi, *, scales, grid_size, num_null, null_quantile, rng, ran
     return t_pos, best, best_w, best_view
 
 
-def _evaluate(cands, t, strength, width, view, views, lo, hi, kernel):
+def _evaluate(cands, t, strength, width, view, views, lo, hi, kernel, jump_window):
     """Per candidate: (position, strength, scale ratio, view, scale, smooth p-value)."""
     recs = []
     for k in cands:
@@ -351,7 +351,7 @@ def _evaluate(cands, t, strength, width, view, views, lo, hi, kernel):
         e_h = _energy(slabs, c, 0.5 * w, lo, hi, kernel)
         ratio = e_h / e_w if e_w > 0 else 0.0
         others = [abs(t[j] - t[k]) for j in cands if j != k]
-        w_ll = min([2.0 * w, *(0.9 * x for x in others)])
+        w_ll = min([max(2.0 * w, jump_window), *(0.9 * x for x in others)])
         pval = float(scipy.stats.chi2.sf(_ll_test(slabs, c, w_ll, lo, hi, kernel), len(slabs)))
         recs.append((c, float(strength[k]), ratio, int(view[k]), w, pval))
     return recs
@@ -395,6 +395,7 @@ def _recover_axis(
     scan_kw,
     kernel,
     segment_min_strength,
+    jump_window,
     extra_scales=(),
 ):
     """Cliffs of one axis: scan, candidates, tests; `(kept, rejected, failed, lo, hi)`."""
@@ -402,7 +403,7 @@ def _recover_axis(
     floor = 0.0 if num_cells is not None else min_strength
     t, strength, width, view = _scan(views, lo, hi, scales=scales, **scan_kw)
     cands = _candidates(t, strength, width, min_strength=floor)
-    recs = _evaluate(cands, t, strength, width, view, views, lo, hi, kernel)
+    recs = _evaluate(cands, t, strength, width, view, views, lo, hi, kernel, jump_window)
     # Optional second pass: weak cliffs inside each segment between found cliffs, with
     # the floor resampled on the segment (segment ends act as support edges).
     found = sorted(r[0] for r in recs if r[1] > min_strength and r[5] <= max_smooth_pvalue)
@@ -424,7 +425,9 @@ def _recover_axis(
         # a stricter floor: the segments add many (position, scale) comparisons
         cs = _candidates(ts, ss, ws, min_strength=segment_min_strength)
         recs += [
-            r for r in _evaluate(cs, ts, ss, ws, vs, sub, a, b, kernel) if r[5] <= max_smooth_pvalue
+            r
+            for r in _evaluate(cs, ts, ss, ws, vs, sub, a, b, kernel, jump_window)
+            if r[5] <= max_smooth_pvalue
         ]
     recs.sort(key=lambda r: -r[1])
     kept, rejected = [], []
@@ -464,6 +467,7 @@ def recover_grid(
     segment_scales: Sequence[float] | None = None,
     jump_test: str = "linear",
     segment_min_strength: float | None = None,
+    jump_window: float = 0.0,
     seed: int = 0,
 ) -> GridRecovery:
     """Recovers the axis-aligned grid (interior cliffs per axis) of a sample.
@@ -502,6 +506,10 @@ def recover_grid(
         segment split at each position (change-point scan). None = the defaults below.
       jump_test: the jump-vs-slope estimator (module docstring, step 5): ``"linear"``,
         ``"quadratic"``, ``"shared-linear"`` or ``"shared-quadratic"``.
+      jump_window: smallest half-width (standardized units) of the jump test's windows; they
+        span twice the detecting scale, at least ``jump_window``, and at most 0.9 of the
+        distance to the nearest other candidate (wider = more power, less bias than a
+        slope-blind test only if the jump test models the curvature, e.g. "quadratic").
       segment_min_strength: strength a segment-pass candidate needs; None = twice
         ``min_strength`` (the segments add many comparisons).
       seed: seed of the resampling.
@@ -558,6 +566,7 @@ def recover_grid(
         refine_segments=refine_segments,
         scan_kw=scan_kw,
         kernel=_BOUNDARY_KERNELS[jump_test],
+        jump_window=float(jump_window),
         segment_min_strength=(
             2 * min_strength if segment_min_strength is None else segment_min_strength
         ),
