@@ -309,8 +309,11 @@ def main(argv=None) -> int:
         )
         with open(a.out, "w") as f:
             json.dump({"command": cmd, "results": results}, f, indent=1)
+        from experiments import _cli
+
+        head = _cli.provenance("experiments.synthetic.consistency")
         with open(os.path.splitext(a.out)[0] + ".md", "w") as f:
-            f.write(f"<!-- produced by: {cmd} -->\n\n{text}\n")
+            f.write(f"<!-- produced by: {cmd} -->\n<!-- {head} -->\n\n{text}\n")
     return 0
 
 
