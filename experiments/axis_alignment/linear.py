@@ -27,8 +27,26 @@ from qdjax.data._synthetic import make_manhattan_reference
 from qdjax.losses._axis_alignment import axis_alignment_loss, observation_weights
 
 
-def _fit_linear(x, loss_fn, *, seed, steps, batch_size, learning_rate, restarts=1):
-    """Adam on a 2x2 unmixing matrix from `restarts` rotations; the lowest final loss wins."""
+def _fit_linear(
+    x,
+    loss_fn,
+    *,
+    seed,
+    steps,
+    batch_size,
+    learning_rate,
+    restarts=1,
+    schedule="constant",
+    select_fn=None,
+    log=None,
+):
+    """Adam on a 2x2 unmixing matrix from `restarts` rotations; the lowest loss wins.
+
+    The loss that picks the restart is the mean minibatch loss of the last 20 steps, or
+    `select_fn(w)` (e.g. the criterion on one fixed large batch) if given. `schedule`:
+    "constant" learning rate, or "cosine" decay to 0 over `steps`. `log(r, w, loss)` is called
+    for every restart.
+    """
     best, best_loss = None, np.inf
     for r in range(restarts):
         angle = np.pi / 2 * (r / restarts + np.random.default_rng(seed).random() / restarts)
@@ -41,13 +59,20 @@ def _fit_linear(x, loss_fn, *, seed, steps, batch_size, learning_rate, restarts=
             steps=steps,
             batch_size=batch_size,
             learning_rate=learning_rate,
+            schedule=schedule,
         )
+        if select_fn is not None:
+            loss = float(select_fn(jnp.asarray(w)))
+        if log is not None:
+            log(r, w, loss)
         if loss < best_loss:
             best, best_loss = w, loss
     return best
 
 
-def _fit_from(x, loss_fn, w0, *, seed, steps, batch_size, learning_rate):
+def _fit_from(x, loss_fn, w0, *, seed, steps, batch_size, learning_rate, schedule="constant"):
+    if schedule == "cosine":
+        learning_rate = optax.cosine_decay_schedule(learning_rate, steps)
     opt = optax.adam(learning_rate)
     x = jnp.asarray(x)
 
@@ -79,6 +104,20 @@ def run(seed, factorized, args):
         a = alpha[idx] / jnp.sum(alpha[idx])
         return jnp.sum(axis_alignment_loss(xb @ w, a, sigma=args.sigma, chunk_size=1024))
 
+    select_fn = None
+    if args.select == "heldout":  # the criterion on one fixed batch (full-data alpha)
+        rows = np.random.default_rng(seed + 7).choice(x.shape[0], args.select_size, replace=False)
+        xs, a_s = jnp.asarray(x[rows]), alpha[rows] / jnp.sum(alpha[rows])
+
+        @jax.jit
+        def select_fn(w):
+            return jnp.sum(axis_alignment_loss(xs @ w, a_s, sigma=args.sigma, chunk_size=1024))
+
+    restarts = []
+
+    def log(r, w, loss):
+        restarts.append({"loss": loss, "mcc": metrics.mcc(x @ w, s).score})
+
     w = _fit_linear(
         x,
         aa_loss,
@@ -87,8 +126,12 @@ def run(seed, factorized, args):
         batch_size=args.batch_size,
         learning_rate=1e-2,
         restarts=args.restarts,
+        schedule=args.schedule,
+        select_fn=select_fn,
+        log=log,
     )
     out["axis_alignment"] = metrics.mcc(x @ w, s).score
+    out["restarts"] = restarts  # every restart's selection loss and MCC (diagnostics)
     out["axis_alignment_s"] = time.perf_counter() - t0
     ica = sklearn.decomposition.FastICA(n_components=2, random_state=seed, max_iter=1000)
     out["fastica"] = metrics.mcc(ica.fit_transform(x), s).score
@@ -111,6 +154,18 @@ def main(argv=None):
     p.add_argument("--batch_size", type=int, default=2000)
     p.add_argument("--sigma", type=float, default=0.1)
     p.add_argument("--restarts", type=int, default=4)
+    p.add_argument(
+        "--schedule", choices=("constant", "cosine"), default="constant", help="learning rate"
+    )
+    p.add_argument(
+        "--select",
+        choices=("tail", "heldout"),
+        default="tail",
+        help="restart chosen by the last 20 minibatch losses, or by the criterion on one "
+        "fixed batch of --select_size samples",
+    )
+    p.add_argument("--select_size", type=int, default=5000)
+    p.add_argument("--supports", default="non-factorized,factorized")
     p.add_argument("--hfs_steps", type=int, default=300)
     p.add_argument("--hfs_batch", type=int, default=128)
     p.add_argument("--out", default="experiments/axis_alignment/results/linear")
@@ -121,9 +176,14 @@ def main(argv=None):
         sys.exit(f"error: --seeds must be comma-separated integers; got {args.seeds!r}")
     if args.batch_size > args.num_samples or args.batch_size < 2:
         sys.exit(f"error: --batch_size must be in [2, num_samples]; got {args.batch_size}")
+    if not 2 <= args.select_size <= args.num_samples:
+        sys.exit(f"error: --select_size must be in [2, num_samples]; got {args.select_size}")
     rows = {}
-    for factorized in (False, True):
-        name = "factorized" if factorized else "non-factorized"
+    supports = args.supports.split(",")
+    if not supports or set(supports) - {"non-factorized", "factorized"}:
+        sys.exit(f"error: --supports must list non-factorized and/or factorized; got {supports}")
+    for name in supports:
+        factorized = name == "factorized"
         rows[name] = [run(seed, factorized, args) for seed in seeds]
         print(name, rows[name], flush=True)
     commit = subprocess.run(
