@@ -14,9 +14,10 @@ evidence* λ, the expected noncentrality of the chi-square test of "equal densit
 cells it separates" within each slab of the other axes' cells, a test that knows the cliff's
 position, the cell edges and that the density is piecewise constant (no detector that must
 find the cliff has more). A cliff is *infeasible at n* when even this oracle test, at the
-false-alarm level 1e-3 (`recover_grid`'s default `max_smooth_pvalue`), detects it less than
-half the time: λ < λ*(S), the noncentrality giving power 0.5 for chi2(S) at 1e-3 (S = slabs;
-λ* = 15.4 for S = 4). A seed is feasible when all six of its cliffs are.
+false-alarm level 1e-3 (`recover_grid`'s `max_smooth_pvalue` when this rule was fixed, before
+tuning), detects it less than half the time: λ < λ*(S), the noncentrality giving power 0.5
+for chi2(S) at 1e-3 (S = slabs; λ* = 15.4 for S = 4). A seed is feasible when all six of
+its cliffs are.
 
 `--options='{"scales": [0.04, 0.08]}'` passes keyword arguments to `recover_grid` (tuning);
 `--smooth` also counts interior cliffs on smooth densities (must be 0).
@@ -52,7 +53,7 @@ oracle evidence λ below λ*(S) (the known-position chi-square test of the two c
 separates, at level 1e-3, detects it less than half the time; see the module docstring).
 """
 
-ORACLE_ALPHA = 1e-3  # false-alarm level of the oracle test (recover_grid's max_smooth_pvalue)
+ORACLE_ALPHA = 1e-3  # false-alarm level of the oracle test (fixed before tuning)
 
 
 def _rot(deg):
@@ -201,7 +202,7 @@ def tune(candidates, seeds, num_samples, out, jobs=1):
 
     Selection criterion (fixed before any run): the candidate with the most (seed, condition)
     pairs at target among those with no interior cliff on any smooth density (the lognormal
-    stress case excluded); ties go to the earlier candidate in the file (simpler first). If
+    stress case excluded); ties go to the earlier candidate in the file. If
     no candidate is admissible: the fewest smooth false cliffs, then the most pairs.
     """
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:

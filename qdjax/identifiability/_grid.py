@@ -375,7 +375,7 @@ def _candidates(t, strength, width, *, min_strength):
 # window -> (scan half-widths, extra half-widths of the segment pass)
 _DEFAULT_SCALES = {
     "rank": ((0.01, 0.02, 0.04), (0.08, 0.16)),
-    "std": ((0.04, 0.08, 0.16), (0.32, 0.64)),
+    "std": ((0.04, 0.08, 0.16), (0.32, 0.64, np.inf)),
 }
 _MIN_SIDE = 0.05  # smallest side of a change-point window (w = inf), fraction of the range
 _SEGMENT_MARGIN = 0.01  # standardized units kept clear of a found cliff in the segment pass
@@ -459,13 +459,13 @@ def recover_grid(
     grid_size: int = 400,
     num_null: int = 20,
     null_quantile: float = 0.95,
-    max_smooth_pvalue: float = 1e-3,
+    max_smooth_pvalue: float = 1e-4,
     min_strength: float = 2.0,
     num_bootstrap: int = 20,
     refine_segments: bool = False,
     num_iterations: int = 1,
     segment_scales: Sequence[float] | None = None,
-    jump_test: str = "linear",
+    jump_test: str = "shared-quadratic",
     segment_min_strength: float | None = None,
     jump_window: float = 0.0,
     seed: int = 0,
@@ -490,8 +490,9 @@ def recover_grid(
       grid_size: candidate positions per axis.
       num_null: flat resamples per (view, scale) for the noise floor.
       null_quantile: quantile of the resampled maxima used as the floor.
-      max_smooth_pvalue: a candidate is a cliff only if the local-linear test rejects a
-        smooth density at this level (chi-square over the slabs of its view).
+      max_smooth_pvalue: a candidate is a cliff only if the jump test rejects a smooth
+        density at this level (chi-square over the slabs of its view). 1e-4: at 1e-3 about
+        one in a thousand tests on smooth densities passed (tuning seeds 0-13).
       min_strength: minimum scan statistic over the noise floor for a detection (a margin
         over the floor against the many (view, scale, position) comparisons).
       num_bootstrap: bootstrap resamples for the threshold uncertainty (0 = none, NaN).
@@ -503,9 +504,12 @@ def recover_grid(
         (view id 1_000_000 in ``view``; its slabs also give the positions), with the
         segment pass; 0 = quantile slabs only.
       segment_scales: the extra, wider half-widths of the segment pass; ``inf`` = the whole
-        segment split at each position (change-point scan). None = the defaults below.
+        segment split at each position (change-point scan). None = (0.32, 0.64, inf) for
+        std, (0.08, 0.16) for rank.
       jump_test: the jump-vs-slope estimator (module docstring, step 5): ``"linear"``,
-        ``"quadratic"``, ``"shared-linear"`` or ``"shared-quadratic"``.
+        ``"quadratic"``, ``"shared-linear"`` or ``"shared-quadratic"`` (default; selected
+        with the two settings above on tuning seeds 0-13, see
+        experiments/synthetic/results/grid_recovery.tuning.md).
       jump_window: smallest half-width (standardized units) of the jump test's windows; they
         span twice the detecting scale, at least ``jump_window``, and at most 0.9 of the
         distance to the nearest other candidate (wider = more power, less bias than a
