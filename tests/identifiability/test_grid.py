@@ -27,7 +27,9 @@ def test_two_cell_step_threshold_and_support():
     np.testing.assert_array_equal(g.cells(np.array([[0.5], [1.5]])), [[0], [1]])
 
 
-@pytest.mark.parametrize("density", ["gaussian", "triangle", "beta"])
+@pytest.mark.parametrize(
+    "density", ["gaussian", "triangle", "beta", "gaussian exp warp", "gaussian sinh warp"]
+)
 def test_smooth_density_has_no_interior_cliffs(density):
     rng = np.random.default_rng(3)
     n = 5000
@@ -35,6 +37,8 @@ def test_smooth_density_has_no_interior_cliffs(density):
         "gaussian": rng.standard_normal((n, 2)),
         "triangle": rng.triangular(0, 0.2, 1, size=(n, 2)),
         "beta": rng.beta(2, 5, size=(n, 2)),
+        "gaussian exp warp": np.exp(0.5 * rng.standard_normal((n, 2))),
+        "gaussian sinh warp": np.sinh(rng.standard_normal((n, 2))),
     }[density]
     g = recover_grid(z)
     assert g.holds is False
@@ -84,6 +88,25 @@ def test_rotation_lowers_accuracy():
         metrics.quantized_cell_accuracy(g.cells(rot), cells).accuracy if min(g.num_cells) > 1 else 0
     )
     assert acc < 0.9
+
+
+def test_change_point_segment_scan_finds_weak_cliff_between_wide_cells():
+    # z0: densities 1, 0.5, 0.32, 1 on cells [0, 1), [1, 4), [4, 7), [7, 8]; the 0.5 -> 0.32
+    # cliff at 4 is weak per unit width but both cells are wide: comparing the two whole
+    # cells (segment_scales with inf, the default) finds it, windows of at most 0.64 std
+    # do not. z1: one strong cliff, so the rescan conditioned on the grid runs.
+    rng = np.random.default_rng(0)
+    edges = np.array([0.0, 1.0, 4.0, 7.0, 8.0])
+    mass = np.array([1.0, 0.5, 0.32, 1.0]) * np.diff(edges)
+    m = rng.multinomial(6000, mass / mass.sum())
+    z0 = np.concatenate([rng.uniform(edges[k], edges[k + 1], mk) for k, mk in enumerate(m)])
+    z1 = np.where(rng.random(6000) < 0.7, rng.uniform(0, 1, 6000), rng.uniform(1, 2, 6000))
+    z = np.stack([rng.permutation(z0), z1], axis=1)
+    g = recover_grid(z, num_bootstrap=0)
+    np.testing.assert_allclose(g.thresholds[0], [1.0, 4.0, 7.0], atol=0.05)
+    np.testing.assert_allclose(g.thresholds[1], [1.0], atol=0.01)
+    narrow = recover_grid(z, num_bootstrap=0, segment_scales=(0.32, 0.64))
+    np.testing.assert_allclose(narrow.thresholds[0], [1.0, 7.0], atol=0.05)
 
 
 def test_num_cells_forces_count_and_holds_none_on_noise():
