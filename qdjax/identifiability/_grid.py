@@ -26,16 +26,17 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
 5. **Jump vs smooth slope.** A jump's one-sided density difference
    :math:`\hat\Delta_w = n_R/(N w_R) - n_L/(N w_L)` stays at the jump height whatever `w`
    (its KDE-derivative peak grows like 1/h), a smooth slope's shrinks like :math:`w p'`.
-   The test removes the slope explicitly: one-sided *local-linear* density estimates (the
-   boundary kernel `4 - 6u`, unbiased for a linear density) on each side of the candidate
-   give a jump estimate that is ~0 for any smooth density; their chi-square over the slabs
-   must reject smoothness at `max_smooth_pvalue`. ``jump_test`` picks the estimator: the
-   one-sided boundary kernels `4 - 6u` ("linear") or `9 - 36u + 30u^2` ("quadratic",
-   unbiased for a curved density too, at 9/4 of the variance: the curvature bias of the
-   linear kernel does not cancel in lopsided windows, e.g. a Gaussian tail), or one
-   polynomial across the candidate plus a step ("shared-linear", "shared-quadratic": a
-   least-squares projection density fit; more power, since both sides share the slope).
-   ``scale_ratio`` (:math:`E(w/2)/E(w)` of
+   The test removes the slope explicitly. Default (``jump_test="shared-quadratic"``): in a
+   window around the candidate, a least-squares projection density fit of one quadratic
+   across the candidate plus a step (basis `1, u, u^2, [u >= 0]`); the step's estimate is
+   unbiased for any locally quadratic density, so ~0 for a smooth one, and the two sides
+   share the slope and curvature (more power than separate fits). Alternatives: one-sided
+   boundary kernels `4 - 6u` ("linear", the previous default: its curvature bias does not
+   cancel in lopsided windows, e.g. a Gaussian tail) or `9 - 36u + 30u^2` ("quadratic",
+   unbiased for curvature at 9/4 of the variance), or "shared-linear". The chi-square of
+   the step over the slabs must reject smoothness at `max_smooth_pvalue` (1e-4: at 1e-3,
+   with tens of candidates per sample, smooth densities got about one false cliff in
+   eight samples on the tuning seeds). ``scale_ratio`` (:math:`E(w/2)/E(w)` of
    the debiased jump energy: ~1 jump, ~1/4 slope) is reported for each cliff. A Gaussian
    (or any smooth) density thus gives no interior cliffs.
 6. **Position and uncertainty.** The position is the maximum-likelihood change point of a
@@ -481,9 +482,10 @@ def recover_grid(
       window: ``"std"`` (default): half-widths in units of the axis's standard deviation;
         ``"rank"``: half-widths are fractions of the sample, mapped through the marginal
         quantile function, so each window holds about the same number of samples whatever
-        a monotone warp did to the axis. On the tuning seeds rank windows did better after
-        warps, but they see false cliffs in long smooth tails (a Gaussian's), where a
-        fixed-count window becomes wide and lopsided.
+        a monotone warp did to the axis. In the tuning (seeds 0-13) rank windows found
+        false cliffs on smooth densities with every jump test tried (long smooth tails
+        make a fixed-count window wide and lopsided); after warps they helped on exp(z/2)
+        only (7 of 14 seeds at target vs 4 for the default).
       scales: scan half-widths (ascending), in the units of `window`; None = (0.04, 0.08,
         0.16) for std, (0.01, 0.02, 0.04) for rank.
       num_slabs: quantile slabs per conditioning axis (conditional cliffs).
@@ -491,8 +493,8 @@ def recover_grid(
       num_null: flat resamples per (view, scale) for the noise floor.
       null_quantile: quantile of the resampled maxima used as the floor.
       max_smooth_pvalue: a candidate is a cliff only if the jump test rejects a smooth
-        density at this level (chi-square over the slabs of its view). 1e-4: at 1e-3 about
-        one in a thousand tests on smooth densities passed (tuning seeds 0-13).
+        density at this level (chi-square over the slabs of its view). 1e-4 was selected on
+        tuning seeds 0-13: at 1e-3 smooth densities got about one false cliff in 8 samples.
       min_strength: minimum scan statistic over the noise floor for a detection (a margin
         over the floor against the many (view, scale, position) comparisons).
       num_bootstrap: bootstrap resamples for the threshold uncertainty (0 = none, NaN).
