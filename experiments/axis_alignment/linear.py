@@ -176,7 +176,7 @@ def main(argv=None):
         sys.exit(f"error: --seeds must be comma-separated integers; got {args.seeds!r}")
     if args.batch_size > args.num_samples or args.batch_size < 2:
         sys.exit(f"error: --batch_size must be in [2, num_samples]; got {args.batch_size}")
-    if not 2 <= args.select_size <= args.num_samples:
+    if args.select == "heldout" and not 2 <= args.select_size <= args.num_samples:
         sys.exit(f"error: --select_size must be in [2, num_samples]; got {args.select_size}")
     rows = {}
     supports = args.supports.split(",")
