@@ -312,12 +312,13 @@ class _PlainFormatter(std_logging.Formatter):
         return f"{level}: {record.getMessage()}"
 
 
-def provenance(module: str | None = None) -> str:
+def provenance(module: str | None = None, argv: list[str] | None = None) -> str:
     """`commit <sha>[ (+ uncommitted changes)]; command: python -m <module> <args>`.
 
     Every results table an experiment writes starts with this line, so the numbers in it
     name the code and the command that produced them (checked by tests/train/test_documents.py).
-    `module` defaults to the running program's module.
+    `module` defaults to the running program's module, `argv` (the arguments after the
+    program name) to `sys.argv[1:]`.
     """
     import subprocess
 
@@ -335,7 +336,7 @@ def provenance(module: str | None = None) -> str:
         " (+ uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
     )
     module = module or f"experiments.{_experiment_name()}"
-    args = " ".join(sys.argv[1:])
+    args = " ".join(sys.argv[1:] if argv is None else argv)
     return f"commit {sha}{dirty}; command: python -m {module} {args}".rstrip()
 
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import glob
 import os
-import subprocess
 import sys
 
 import numpy as np
 from sklearn.model_selection import cross_val_score
 from sklearn.neighbors import KNeighborsRegressor
+
+from experiments import _cli
 
 
 def diagnostics(z: np.ndarray, s: np.ndarray) -> dict[str, float]:
@@ -54,15 +55,9 @@ def main(argv=None):
             for k in ("knn_r2", "abs_corr", "std_ratio")
         ]
         rows.append(f"| {m} | {len(ds)} | " + " | ".join(cells) + " |")
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
-    cmd = "python -m experiments.axis_alignment.codes " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
+    head = _cli.provenance("experiments.axis_alignment.codes", argv)
     lines = [
-        f"Held-out codes of the protocol's evaluation runs, commit {commit}, `{cmd}`. "
-        "Mean ± std over seeds.",
+        f"Held-out codes of the protocol's evaluation runs, {head}. Mean ± std over seeds.",
         "",
         "| method | seeds | k-NN R² of s from z | abs corr(z1, z2) | std ratio of z axes |",
         "|---|---|---|---|---|",

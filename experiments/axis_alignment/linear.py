@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 
@@ -22,6 +21,7 @@ import numpy as np
 import optax
 import sklearn.decomposition
 
+from experiments import _cli
 from qdjax import losses, metrics
 from qdjax.data._synthetic import make_manhattan_reference
 from qdjax.losses._axis_alignment import axis_alignment_loss, observation_weights
@@ -186,14 +186,9 @@ def main(argv=None):
         factorized = name == "factorized"
         rows[name] = [run(seed, factorized, args) for seed in seeds]
         print(name, rows[name], flush=True)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
-    cmd = "python -m experiments.axis_alignment.linear " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
+    head = _cli.provenance("experiments.axis_alignment.linear", argv)
     lines = [
-        f"Data seeds {seeds}, n = {args.num_samples}, commit {commit}, `{cmd}`. "
+        f"Data seeds {seeds}, n = {args.num_samples}, {head}. "
         "MCC (Pearson), mean ± std over seeds.",
         "",
         "| support | axis alignment (linear) | FastICA | HFS (linear) |",
@@ -208,7 +203,7 @@ def main(argv=None):
     with open(args.out + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
     with open(args.out + ".json", "w") as f:
-        json.dump({"seeds": seeds, "commit": commit, "rows": rows, "args": vars(args)}, f)
+        json.dump({"seeds": seeds, "provenance": head, "rows": rows, "args": vars(args)}, f)
     print("\n".join(lines))
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 
 import numpy as np
 
+from experiments import _cli
 from qdjax import data, identifiability, metrics
 
 DEFAULT = {"n": 5000, "smoothing": 0.0, "cells": 4, "scale": 1.0}
@@ -68,14 +68,9 @@ def main(argv=None):
             results[factor].append({"value": v, "runs": runs})
             acc = np.mean([r["cell_accuracy"] for r in runs])
             print(factor, v, f"acc {acc:.3f}", flush=True)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
-    cmd = "python -m experiments.synthetic.finite_samples " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
+    head = _cli.provenance("experiments.synthetic.finite_samples", argv)
     lines = [
-        f"Seeds {seeds}, commit {commit}, `{cmd}`. True latents of `make_synthetic`, "
+        f"Seeds {seeds}, {head}. True latents of `make_synthetic`, "
         f"defaults {DEFAULT}; one factor varied at a time. Mean ± std over seeds; threshold "
         "error = mean distance from each true threshold to the nearest found one (units of z;"
         " inf = an axis with none found).",
@@ -99,7 +94,7 @@ def main(argv=None):
     with open(args.out + ".md", "w") as f:
         f.write("\n".join(lines))
     with open(args.out + ".json", "w") as f:
-        json.dump({"seeds": seeds, "commit": commit, "results": results}, f, allow_nan=True)
+        json.dump({"seeds": seeds, "provenance": head, "results": results}, f, allow_nan=True)
     _plot(args.out + ".png", results)
     print("\n".join(lines))
 

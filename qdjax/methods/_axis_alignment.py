@@ -25,7 +25,7 @@ import jax.numpy as jnp
 
 from qdjax import losses
 from qdjax import train as qtrain
-from qdjax.methods import _catalog  # noqa: F401  (the catalog's methods are listed first)
+from qdjax.methods import _catalog  # (also: the catalog's methods are listed first)
 from qdjax.methods import _parts as parts
 from qdjax.methods._registry import Architecture, Built, Method, Recipe, register
 
@@ -83,16 +83,9 @@ register(
         reference=_REFERENCE + "; synthetic schedule and batch as Cliff's",
         data=_VECTOR,
         defaults=dict(_KEYS),
-        dataset_defaults={
-            # Cliff's synthetic schedule and batch (warm-up 1000, ramp 1000, batch 512) and its
-            # weight 0.1, untuned here: experiments.synthetic.protocol tunes the weight.
-            "synthetic": {
-                "loss.regularizer_weight": 0.1,
-                "loss.warmup_steps": 1000,
-                "loss.ramp_steps": 1000,
-                "train.batch_size": 512,
-            },
-        },
+        # Cliff's synthetic schedule and batch (warm-up 1000, ramp 1000, batch 512) and its
+        # weight 0.1, untuned here: experiments.synthetic.protocol tunes the weight.
+        dataset_defaults={"synthetic": dict(_catalog.CLIFF_SYNTHETIC)},
         build=_build,
         schedule_keys=("loss.warmup_steps", "loss.regularizer_weight"),
     )

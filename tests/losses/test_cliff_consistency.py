@@ -11,6 +11,14 @@ from qdjax import data, losses
 from qdjax.losses import _cliff_variants as cv
 
 
+def _steps_and_rotation(n=4096, degrees=30.0):
+    """A product of step densities (cliffs at 1 on both axes, 70/30) and its rotation matrix."""
+    rng = np.random.default_rng(0)
+    z = np.where(rng.random((n, 2)) < 0.7, rng.uniform(0, 1, (n, 2)), rng.uniform(1, 2, (n, 2)))
+    th = np.deg2rad(degrees)
+    return z, np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+
+
 def _uniform(n, d, seed=0):
     return jax.random.uniform(jax.random.key(seed), (n, d), minval=-1.0, maxval=1.0)
 
@@ -29,11 +37,7 @@ def test_conditional_univariate_sees_cliffs_that_rotation_hides_from_marginals()
     # each conditional slice still has a sharp, shifted cliff (conditional entropy up by
     # < 0.1); the shift is what the bivariate JSD measures (up ~4x). Measured values:
     # marginal 3.19 -> 3.82, conditional 3.36 -> 3.42, JSD 0.10 -> 0.45.
-    rng = np.random.default_rng(0)
-    n = 4096
-    z = np.where(rng.random((n, 2)) < 0.7, rng.uniform(0, 1, (n, 2)), rng.uniform(1, 2, (n, 2)))
-    th = np.deg2rad(30.0)
-    rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    z, rot = _steps_and_rotation(4096)
     marg = jax.jit(lambda z: cv.cliff_loss_variant(z, bandwidth=0.15))
     cond = jax.jit(lambda z: cv.cliff_loss_variant(z, bandwidth=0.15, univariate="conditional"))
     a, r = jnp.asarray(z, jnp.float32), jnp.asarray(z @ rot.T, jnp.float32)
@@ -117,11 +121,7 @@ def test_axis_alignment_criterion_weights_by_observations_and_prefers_axis_align
     # sample) scores the truth lower than the rotation, by more than with uniform alpha (cell
     # interiors, where the KDE gradient is noise, then dilute it). Measured: weighted -0.915
     # vs -0.892, uniform -0.905 vs -0.899.
-    rng = np.random.default_rng(0)
-    n = 2048
-    z = np.where(rng.random((n, 2)) < 0.7, rng.uniform(0, 1, (n, 2)), rng.uniform(1, 2, (n, 2)))
-    th = np.deg2rad(30.0)
-    rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    z, rot = _steps_and_rotation(2048)
     x = jnp.asarray(3.0 * z @ rot.T + 1.0, jnp.float32)
     a, r = jnp.asarray(z, jnp.float32), jnp.asarray(z @ rot.T, jnp.float32)
     weighted = consistency.criterion("axis_alignment")
