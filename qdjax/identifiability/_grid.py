@@ -48,6 +48,10 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
    rescanned with wider windows that cannot straddle a found cliff (`segment_scales`; an
    infinite scale is a change-point scan: the whole segment split at `t`, so a cliff
    between two found ones is compared over both of its cells, as an oracle would).
+8. **Final jump tests.** Each kept cliff's jump test is redone with a window clear of every
+   other kept cliff (the passes only see their own candidates), dropping the least
+   significant failure until all pass: a spurious candidate inside a cell compressed by a
+   warp can no longer borrow the step of the cliff beside it.
 
 When `num_cells` is given the `num_cells - 1` strongest candidates of each axis are kept
 (``holds`` then also requires them to pass the floor and the scale test); otherwise every
@@ -343,19 +347,47 @@ def _scan(views, lo, hi, *, scales, grid_size, num_null, null_quantile, rng, ran
 
 def _evaluate(cands, t, strength, width, view, views, lo, hi, kernel, jump_window):
     """Per candidate: (position, strength, scale ratio, view, scale, smooth p-value)."""
+    # the positions from the grid-aligned slabs when the other axes' cells are known
+    pos = [
+        _change_point(views.get(_CELLS_VIEW, views[int(view[k])]), t[k], float(width[k]), lo, hi)
+        for k in cands
+    ]
     recs = []
-    for k in cands:
-        slabs, w = views[int(view[k])], float(width[k])
-        # the position from the grid-aligned slabs when the other axes' cells are known
-        c = _change_point(views.get(_CELLS_VIEW, slabs), t[k], w, lo, hi)
+    for n_k, k in enumerate(cands):
+        slabs, w, c = views[int(view[k])], float(width[k]), pos[n_k]
         e_w = _energy(slabs, c, w, lo, hi, kernel)
         e_h = _energy(slabs, c, 0.5 * w, lo, hi, kernel)
         ratio = e_h / e_w if e_w > 0 else 0.0
-        others = [abs(t[j] - t[k]) for j in cands if j != k]
+        # the jump test's window stays clear of the other candidates' refined positions
+        others = [abs(q - c) for n_j, q in enumerate(pos) if n_j != n_k]
         w_ll = min([max(2.0 * w, jump_window), *(0.9 * x for x in others)])
         pval = float(scipy.stats.chi2.sf(_ll_test(slabs, c, w_ll, lo, hi, kernel), len(slabs)))
         recs.append((c, float(strength[k]), ratio, int(view[k]), w, pval))
     return recs
+
+
+def _retest(kept, views, lo, hi, kernel, jump_window, max_pvalue):
+    """Jump tests of the kept cliffs redone with windows clear of *every* other kept cliff.
+
+    The passes test each candidate against the candidates of its own scan only, so a
+    spurious candidate beside a cliff found by another pass (e.g. in a cell compressed by a
+    warp) could borrow that cliff's step. Here the least significant failing cliff is dropped
+    and the rest retested, until every kept cliff passes.
+    """
+    kept = list(kept)
+    while kept:
+        pvals = []
+        for r in kept:
+            others = [abs(q[0] - r[0]) for q in kept if q is not r]
+            w_ll = min([max(2.0 * r[4], jump_window), *(0.9 * x for x in others)])
+            slabs = views[r[3]]
+            stat = _ll_test(slabs, r[0], w_ll, lo, hi, kernel)
+            pvals.append(float(scipy.stats.chi2.sf(stat, len(slabs))))
+        worst = int(np.argmax(pvals))
+        if pvals[worst] <= max_pvalue:
+            return [(*r[:5], max(r[5], p)) for r, p in zip(kept, pvals)]
+        kept.pop(worst)
+    return kept
 
 
 def _candidates(t, strength, width, *, min_strength):
@@ -442,6 +474,8 @@ def _recover_axis(
         kept.append(r)
         if num_cells is not None and len(kept) == num_cells[i] - 1:
             break
+    if num_cells is None:
+        kept = _retest(kept, views, lo, hi, kernel, jump_window, max_smooth_pvalue)
     kept.sort(key=lambda r: r[0])
     failed = num_cells is not None and (
         len(kept) < num_cells[i] - 1
