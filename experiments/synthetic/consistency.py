@@ -16,7 +16,10 @@ latents of the synthetic task and on reference codes built from them:
 Every value is the mean over `num_batches` random batches of `batch_size` held-out samples
 (the batch a training step sees). The *margin* of a criterion is
 `min(total over non-truth codes) - max(total over truth and warps)`: positive means the truth
-family scores strictly best.
+family scores strictly best. The *margin vs non-equivalent codes* leaves out the collapsed,
+spiked and equalized codes (per-axis monotone maps of the truth: same cells) and compares
+with the rotations and trained codes only. Prefix a criterion with `rank:` to evaluate it on
+the batch's soft ranks (`qdjax.losses.soft_rank`), which no per-axis monotone map changes.
 
     python -m experiments.synthetic.consistency --settings=2d,3lat,6cell_deep --seeds=11,12 \
         --criteria=v1,gap,cond --workdirs='runs/protocol/2d/*/seed_11' \
@@ -41,6 +44,10 @@ from qdjax.losses import _cliff_variants
 Criterion = Callable[[jax.Array], Mapping[str, jax.Array]]
 
 TRUTH_FAMILY = ("truth", "warp_a", "warp_b")
+# Per-axis monotone maps of the truth (same grid cells, so identified in seed 000's sense):
+# left out of the "margin vs non-equivalent codes", which compares with rotations and
+# trained codes only.
+EQUIVALENT = ("collapse", "spike", "equalize")
 
 
 def _pairwise_mean(pairwise) -> Criterion:
@@ -67,7 +74,28 @@ def _axis_alignment(sigma: float, weighted: bool) -> Criterion:
 def criterion(name: str) -> Criterion:
     """A named criterion: a Cliff variant (`qdjax.losses.CLIFF_VARIANTS`), `ioss`, `hfs`, or
     `axis_alignment[@<sigma>]` (seed 000, `alpha` from the observations, default σ 0.1) or
-    `axis_alignment_uniform[@<sigma>]` (uniform `alpha`)."""
+    `axis_alignment_uniform[@<sigma>]` (uniform `alpha`). A prefix `rank:` or `rank<h>:`
+    (e.g. `rank:v1`, `rank0.02:cond`) evaluates it on the batch's soft ranks
+    (`qdjax.losses.soft_rank`, bandwidth `h`, default 0.05): blind to monotone warps."""
+    head, sep, rest = name.partition(":")
+    if sep:
+        if not head.startswith("rank"):
+            raise ValueError(f"unknown criterion prefix {head!r} in {name!r}; use rank[<h>]:")
+        try:
+            h = float(head[4:]) if head[4:] else 0.05
+        except ValueError:
+            raise ValueError(
+                f"bad rank bandwidth in {name!r}; use rank:<criterion> or rank0.02:<criterion>"
+            ) from None
+        inner = criterion(rest)
+        if getattr(inner, "needs_observations", False):
+
+            def ranked(z, x):
+                return inner(losses.soft_rank(z, bandwidth=h), x)
+
+            ranked.needs_observations = True
+            return ranked
+        return lambda z: inner(losses.soft_rank(z, bandwidth=h))
     if name.startswith("axis_alignment"):
         base, _, sigma = name.partition("@")
         if base not in ("axis_alignment", "axis_alignment_uniform"):
@@ -197,8 +225,13 @@ def load_trained_codes(patterns: list[str], n: int) -> dict[str, np.ndarray]:
             with open(res) as f:
                 method = json.load(f)["method"]
             z = np.load(path)["z"].astype(np.float64)
+            parent = os.path.basename(os.path.dirname(os.path.normpath(wd)))
+            # tuning workdirs (<method>/w<weight>/seed_<s>) keep every weight apart
+            tag = (
+                f"@{parent}" if parent[:1] == "w" and parent[1:].replace(".", "").isdigit() else ""
+            )
             if len(z) == n:
-                out[f"trained:{method}"] = z
+                out[f"trained:{method}{tag}"] = z
     return out
 
 
@@ -219,6 +252,11 @@ def format_table(tables: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str
     lines.append(
         "| margin w/o spikes | "
         + " | ".join(f"{margin(tables[c], exclude=('spike',)):+.3f}" for c in crits)
+        + " |"
+    )
+    lines.append(
+        "| margin vs non-equivalent codes | "
+        + " | ".join(f"{margin(tables[c], exclude=EQUIVALENT):+.3f}" for c in crits)
         + " |"
     )
     lines.append(

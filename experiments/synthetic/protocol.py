@@ -49,7 +49,7 @@ SETTINGS = {
 }
 BASELINES = ("ae", "betavae", "hfs", "ioss", "qlae")  # what the candidates are compared with
 # methods with a loss.regularizer_weight
-TUNABLE = ("cliff", "cliff_v2", "hfs", "ioss", "axis_alignment", "axis_alignment_nodecoder")
+TUNABLE = ("cliff", "cliff_rank", "cliff_v2", "hfs", "ioss", "axis_alignment", "axis_alignment_nodecoder")
 
 
 def register_cliff_v2() -> None:

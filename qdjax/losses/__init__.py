@@ -27,6 +27,7 @@ from qdjax.losses._compositional import (
     decoder_compositional_contrast,
     group_matrix,
 )
+from qdjax.losses._copula import soft_rank
 from qdjax.losses._factorqvae import (
     density_ratio_tc,
     discriminator_loss,
@@ -90,6 +91,7 @@ __all__ = [
     "l0_sparsity",
     "l1_sparsity",
     "sae_reconstruction_error",
+    "soft_rank",
     "soft_threshold",
     "topk_activation",
     "commitment_loss",

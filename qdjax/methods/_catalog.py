@@ -196,6 +196,28 @@ register(
 
 register(
     Method(
+        name="cliff_rank",
+        summary="AE + Cliff regularizer on soft ranks (blind to monotone warps), warm-up then ramp",
+        reference="Cliff (seed 001) on the copula: qdjax.losses.soft_rank; the truth is its "
+        "minimum against rotations and trained codes (experiments/synthetic/results/"
+        "consistency_rank.md)",
+        data=_BOTH,
+        defaults={
+            **_REG,
+            "loss.cliff_univariate": 1.0,
+            "loss.cliff_bivariate": 1.0,
+            "loss.cliff_uniform": 1.0,
+            "loss.cliff_bandwidth": 0.0,  # 0 = Silverman's rule (on the soft ranks)
+            "loss.rank_bandwidth": 0.05,  # soft-rank KDE bandwidth, relative to each axis's std
+        },
+        dataset_defaults={"synthetic": dict(CLIFF_SYNTHETIC)},
+        build=_build_regularized("cliff_rank"),
+        schedule_keys=("loss.warmup_steps", "loss.regularizer_weight"),
+    )
+)
+
+register(
+    Method(
         name="hfs",
         summary="AE + Hausdorff factorized support (Roth et al. 2023)",
         reference="Roth et al., ICLR 2023; weight tuned on the synthetic task",
