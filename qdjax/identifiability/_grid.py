@@ -369,6 +369,10 @@ def _evaluate(cands, t, strength, width, view, views, lo, hi, kernel, jump_windo
 def _retest(kept, views, lo, hi, kernel, jump_window, max_pvalue):
     """Jump tests of the kept cliffs redone with windows clear of *every* other kept cliff.
 
+    Each side of a cliff's window reaches up to 0.9 of the way to the neighbouring kept cliff
+    (or the support edge), at most twice the detecting scale: as wide on each side as the
+    segment pass allowed, so a cliff found by a whole-segment scan keeps its power.
+
     The passes test each candidate against the candidates of its own scan only, so a
     spurious candidate beside a cliff found by another pass (e.g. in a cell compressed by a
     warp) could borrow that cliff's step. Here the least significant failing cliff is dropped
@@ -378,10 +382,13 @@ def _retest(kept, views, lo, hi, kernel, jump_window, max_pvalue):
     while kept:
         pvals = []
         for r in kept:
-            others = [abs(q[0] - r[0]) for q in kept if q is not r]
-            w_ll = min([max(2.0 * r[4], jump_window), *(0.9 * x for x in others)])
+            # each side of the window stops short of the neighbouring kept cliff on that side
+            left = max([q[0] for q in kept if q[0] < r[0]], default=None)
+            right = min([q[0] for q in kept if q[0] > r[0]], default=None)
+            a = lo if left is None else r[0] - 0.9 * (r[0] - left)
+            b = hi if right is None else r[0] + 0.9 * (right - r[0])
             slabs = views[r[3]]
-            stat = _ll_test(slabs, r[0], w_ll, lo, hi, kernel)
+            stat = _ll_test(slabs, r[0], max(2.0 * r[4], jump_window), a, b, kernel)
             pvals.append(float(scipy.stats.chi2.sf(stat, len(slabs))))
         worst = int(np.argmax(pvals))
         if pvals[worst] <= max_pvalue:

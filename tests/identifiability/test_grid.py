@@ -94,6 +94,18 @@ def test_compressed_cell_beside_a_cliff_gets_no_spurious_cliff():
     assert metrics.quantized_cell_accuracy(g.cells(warp), cells).accuracy >= 0.99
 
 
+def test_final_retest_keeps_a_weak_cliff_found_by_a_whole_segment_scan():
+    # Seed 304, axis 1: the cliff at 0.92 is found only by the change-point scan of the
+    # segment between its neighbours; a final retest with a symmetric window (0.9 of the
+    # distance to the nearer neighbour on both sides) lost it (accuracy 0.78).
+    z, cells, density = _grid_sample(304)
+    g = recover_grid(z, num_bootstrap=0)
+    assert g.num_cells == (4, 4)
+    for t, true in zip(g.thresholds, density.thresholds):
+        np.testing.assert_allclose(t, true, atol=0.05)
+    assert metrics.quantized_cell_accuracy(g.cells(z), cells).accuracy >= 0.99
+
+
 def test_rotation_lowers_accuracy():
     z, cells, _ = _grid_sample(4)
     a = np.deg2rad(30)
