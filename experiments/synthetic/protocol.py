@@ -49,7 +49,15 @@ SETTINGS = {
 }
 BASELINES = ("ae", "betavae", "hfs", "ioss", "qlae")  # what the candidates are compared with
 # methods with a loss.regularizer_weight
-TUNABLE = ("cliff", "cliff_rank", "cliff_v2", "hfs", "ioss", "axis_alignment", "axis_alignment_nodecoder")
+TUNABLE = (
+    "cliff",
+    "cliff_rank",
+    "cliff_v2",
+    "hfs",
+    "ioss",
+    "axis_alignment",
+    "axis_alignment_nodecoder",
+)
 
 
 def register_cliff_v2() -> None:
@@ -259,11 +267,16 @@ def grid_cell_accuracy(z: np.ndarray, cells: np.ndarray) -> float:
 
 
 def _cell_metrics(wd: str) -> dict:
-    """Cell accuracies of a finished run, cached in `wd/cells.json`."""
+    """Cell accuracies of a finished run, cached in `wd/cells.json` with the version of
+    `recover_grid` that made them (a cache from another version is recomputed)."""
+    from qdjax.identifiability import RECOVER_GRID_VERSION
+
     path = os.path.join(wd, "cells.json")
     if os.path.exists(path):
         with open(path) as f:
-            return json.load(f)
+            cached = json.load(f)
+        if cached.pop("recover_grid_version", None) == RECOVER_GRID_VERSION:
+            return cached
     codes = np.load(os.path.join(wd, "codes.npz"))
     z, s, cells = codes["z"].astype(np.float64), codes["s"], codes["cells"]
     out = {
@@ -271,7 +284,7 @@ def _cell_metrics(wd: str) -> dict:
         "cell_accuracy_oracle": oracle_cell_accuracy(z, s, cells),
     }
     with open(path, "w") as f:
-        json.dump(out, f)
+        json.dump({**out, "recover_grid_version": RECOVER_GRID_VERSION}, f)
     return out
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from experiments.synthetic import protocol
 from qdjax import data
+from qdjax.identifiability import RECOVER_GRID_VERSION
 
 
 def test_parse_seeds():
@@ -73,7 +74,24 @@ def _fake_run(root, setting, method, seed, mcc):
         json.dump({"method": method, "seed": seed, "steps": 10, "mcc_pearson": mcc,
                    "mcc_spearman": mcc}, f)  # fmt: skip
     with open(os.path.join(wd, "cells.json"), "w") as f:
-        json.dump({"cell_accuracy_grid": 0.5, "cell_accuracy_oracle": 0.75}, f)
+        json.dump({"cell_accuracy_grid": 0.5, "cell_accuracy_oracle": 0.75,
+                   "recover_grid_version": RECOVER_GRID_VERSION}, f)  # fmt: skip
+
+
+def test_cell_metrics_cache_from_another_recover_grid_version_is_recomputed(tmp_path):
+    # codes = the true latents: the recomputed oracle accuracy is 1; a cache written by
+    # another version of recover_grid (stale numbers) must not be reused.
+    ds = data.make_synthetic(4, 2000)
+    np.savez(tmp_path / "codes.npz", z=ds.z, s=ds.z, cells=ds.cells)
+    with open(tmp_path / "cells.json", "w") as f:
+        json.dump({"cell_accuracy_grid": 0.1, "cell_accuracy_oracle": 0.1,
+                   "recover_grid_version": RECOVER_GRID_VERSION - 1}, f)  # fmt: skip
+    out = protocol._cell_metrics(str(tmp_path))
+    assert out["cell_accuracy_oracle"] == pytest.approx(1.0)
+    assert out["cell_accuracy_grid"] > 0.5
+    with open(tmp_path / "cells.json") as f:
+        assert json.load(f)["recover_grid_version"] == RECOVER_GRID_VERSION
+    assert protocol._cell_metrics(str(tmp_path)) == out  # now a valid cache
 
 
 def test_report_is_built_from_results_files(tmp_path):

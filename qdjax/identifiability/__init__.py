@@ -25,7 +25,7 @@ from qdjax.identifiability._consistency import (
     plot_seed_consistency,
     seed_consistency,
 )
-from qdjax.identifiability._grid import GridRecovery, plot_grid, recover_grid
+from qdjax.identifiability._grid import RECOVER_GRID_VERSION, GridRecovery, plot_grid, recover_grid
 from qdjax.identifiability._ica import (
     FastICAResult,
     NonGaussianityVerdict,
@@ -64,7 +64,14 @@ from qdjax.identifiability._jacobian_groups import (
 )
 from qdjax.identifiability._verdict import Verdict, to_jsonable
 
-__all__ = ["GridRecovery", "Verdict", "plot_grid", "recover_grid", "to_jsonable"]
+__all__ = [
+    "RECOVER_GRID_VERSION",
+    "GridRecovery",
+    "Verdict",
+    "plot_grid",
+    "recover_grid",
+    "to_jsonable",
+]
 __all__ += [  # mechanistic independence (Jacobian supports), seed 004
     "FullRankVerdict",
     "JacobianVerdict",
