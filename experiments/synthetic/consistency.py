@@ -272,6 +272,23 @@ def format_table(tables: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str
     return "\n".join(lines)
 
 
+def summary_table(results: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]]) -> str:
+    """Markdown: per criterion, over every (setting, seed), how often each margin is > 0."""
+    crits = list(next(iter(results.values())))
+    lines = [
+        "| criterion | margin > 0 | margin vs non-equivalent codes > 0 | its mean | its min |",
+        "|---|---|---|---|---|",
+    ]
+    for c in crits:
+        full = [margin(v[c]) for v in results.values()]
+        neq = [margin(v[c], exclude=EQUIVALENT) for v in results.values()]
+        lines.append(
+            f"| {c} | {sum(m > 0 for m in full)}/{len(full)} | {sum(m > 0 for m in neq)}/{len(neq)}"
+            f" | {np.mean(neq):+.3f} | {min(neq):+.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def format_terms(table: Mapping[str, Mapping[str, float]], name: str) -> str:
     """Markdown: one row per code, one column per term of one criterion."""
     terms = list(next(iter(table.values())))
@@ -333,7 +350,7 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    parts = []
+    parts = [summary_table(results)]
     for k, v in results.items():
         parts.append(f"#### {k}\n\n{format_table(v)}")
         if a.terms:
