@@ -1,6 +1,7 @@
 """Mean ± std table of `experiments.qlae` runs grouped by the first folder under a root.
 
-`python -m experiments.qlae.summarize --root=runs/bf16 [--baseline=float32] [--out=FILE.md]` reads
+`python -m experiments.qlae.summarize --root=runs/bf16 [--baseline=float32] [--seeds=1,2,3]
+[--out=FILE.md]` reads
 `ROOT/<group>/seed_*/results.json` (e.g. one group per precision or per method) and prints a
 markdown table headed by the commit and command, with the paired difference of every group to
 the first one (same seeds). Tables are made from results files, never typed by hand.
@@ -18,17 +19,27 @@ import numpy as np
 
 from experiments import _cli
 
-METRICS = ("psnr", "infom", "infoc", "infoe", "mig", "mcc_pearson", "train_examples_per_sec")
+METRICS = (
+    "psnr",
+    "infom",
+    "infoc",
+    "infoe",
+    "mig",
+    "mcc_pearson",
+    "mcc_spearman",
+    "train_examples_per_sec",
+)
 
 
-def collect(root: str) -> dict[str, dict[int, dict]]:
-    """`{group: {seed: results}}` for every finished run under `root`."""
+def collect(root: str, seeds: set[int] | None = None) -> dict[str, dict[int, dict]]:
+    """`{group: {seed: results}}` for every finished run under `root` (only `seeds`, if given)."""
     out: dict[str, dict[int, dict]] = {}
     for path in sorted(glob.glob(os.path.join(root, "*", "seed_*", "results.json"))):
         group = os.path.relpath(path, root).split(os.sep)[0]
         with open(path) as f:
             r = json.load(f)
-        out.setdefault(group, {})[int(r["seed"])] = r
+        if seeds is None or int(r["seed"]) in seeds:
+            out.setdefault(group, {})[int(r["seed"])] = r
     return out
 
 
@@ -58,8 +69,13 @@ def main(argv=None) -> None:
     p.add_argument("--root", required=True)
     p.add_argument("--out", default=None)
     p.add_argument("--baseline", default=None, help="group listed first; Δ is against it")
+    p.add_argument("--seeds", default=None, help="only these seeds, e.g. 1,2,3 (evaluation)")
     a = p.parse_args(argv)
-    runs = collect(a.root)
+    try:
+        seeds = None if a.seeds is None else {int(x) for x in a.seeds.split(",")}
+    except ValueError:
+        sys.exit(f"error: --seeds must be comma-separated integers, e.g. 1,2,3; got {a.seeds!r}")
+    runs = collect(a.root, seeds)
     if not runs:
         sys.exit(f"error: no {a.root}/<group>/seed_*/results.json; run experiments.qlae first")
     if a.baseline is not None:

@@ -30,3 +30,12 @@ def test_empty_root_is_one_line_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         summarize.main([f"--root={tmp_path}"])
     assert str(e.value).startswith("error: no ") and "\n" not in str(e.value)
+
+
+def test_seed_filter(tmp_path):
+    for s in (0, 1, 2):
+        _write(tmp_path, "ae", s, float(s))
+    runs = summarize.collect(str(tmp_path), {1, 2})
+    assert sorted(runs["ae"]) == [1, 2]
+    with pytest.raises(SystemExit, match="--seeds"):
+        summarize.main([f"--root={tmp_path}", "--seeds=1,x"])
