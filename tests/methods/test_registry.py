@@ -41,7 +41,11 @@ def test_defaults_are_layered_and_overrides_recorded():
     # dataset defaults beat common ones; the method's dataset values beat both
     r = methods.resolve("cliff", "synthetic")
     assert r["loss.warmup_steps"] == 1000 and r["train.batch_size"] == 512
-    assert methods.resolve("cliff", "balls")["train.batch_size"] == 32
+    # Cliff's Balls schedule: a batch and a fixed bandwidth under which the KDE term works
+    r = methods.resolve("cliff", "balls")
+    assert r["train.batch_size"] == 128 and r["loss.cliff_bandwidth"] == 0.15
+    assert (r["loss.warmup_steps"], r["loss.ramp_steps"]) == (200, 200)
+    assert methods.resolve("ae", "balls")["train.batch_size"] == 32
     assert methods.resolve("ae", "shapes3d")["loss.likelihood"] == "bernoulli"
     # the QLAE authors' per-dataset weight decay (configs/params/quantized_ae/mpi3d.yaml: 1e-3)
     assert methods.resolve("qlae", "shapes3d")["train.weight_decay"] == 0.1
