@@ -141,6 +141,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 1500  # scaled from the recipes' 3000 (warm-up/ramp scaled alike)
     c.num_bootstrap = 2000
+    # extra paired comparisons in the report, "a:b,..." (e.g. "cliff_rank:cliff"): MCC of a
+    # minus b on the seeds both finished, with the bootstrap interval
+    c.paired = ""
     return c
 
 
@@ -379,6 +382,7 @@ def _validate(c) -> None:
         [float(w) for w in c.candidates.split(",")]
     except ValueError:
         raise ValueError(f"--config.candidates must be numbers; got {c.candidates!r}") from None
+    parse_pairs(c.paired)
     fixed_weights(c)
 
 
@@ -441,11 +445,26 @@ def _mean_std(x: np.ndarray, scale: float) -> str:
     return f"{np.nanmean(x) * scale:.{digits}f} ± {np.nanstd(x) * scale:.{digits}f}"
 
 
+def parse_pairs(spec: str) -> list[tuple[str, str]]:
+    """`"a:b,c:d"` -> `[("a", "b"), ("c", "d")]` (the report's extra paired comparisons)."""
+    out = []
+    for part in filter(None, spec.split(",")):
+        a, sep, b = part.partition(":")
+        if not (sep and a and b):
+            raise ValueError(f"--config.paired must look like 'cliff_rank:cliff'; got {part!r}")
+        out.append((a, b))
+    return out
+
+
 def report(
-    workdir: str, num_bootstrap: int, command: str, methods: list[str] | None = None
+    workdir: str,
+    num_bootstrap: int,
+    command: str,
+    methods: list[str] | None = None,
+    pairs: list[tuple[str, str]] = (),
 ) -> tuple[str, dict]:
     """Markdown tables and a JSON summary built only from results files in `workdir`
-    (only `methods`, if given)."""
+    (only `methods`, if given), plus the paired MCC differences of `pairs`."""
     data = collect(workdir)
     if methods is not None:
         data = {k: {m: v[m] for m in methods if m in v} for k, v in data.items()}
@@ -500,6 +519,33 @@ def report(
             lines.append(f"| {m} | " + " | ".join(row) + " |")
             summary["settings"][setting]["methods"][m] = entry
         lines.append("")
+    if pairs:
+        lines += [
+            "### Paired differences (MCC Pearson, a - b, on the seeds both finished)",
+            "",
+            "| setting | a - b | mean [95% CI] | seeds a > b |",
+            "|---|---|---|---|",
+        ]
+        for setting, by_method in data.items():
+            for a, b in pairs:
+                if a not in by_method or b not in by_method:
+                    continue
+                seeds = sorted(set(by_method[a]) & set(by_method[b]))
+                diff = np.array(
+                    [100 * (by_method[a][k]["mcc_pearson"] - by_method[b][k]["mcc_pearson"])
+                     for k in seeds]
+                )  # fmt: skip
+                lo, hi = bootstrap_ci(diff, num_bootstrap)
+                lines.append(
+                    f"| {setting} | {a} - {b} | {diff.mean():+.1f} [{lo:+.1f}, {hi:+.1f}] | "
+                    f"{int((diff > 0).sum())}/{len(seeds)} |"
+                )
+                summary["settings"][setting].setdefault("paired", {})[f"{a}-{b}"] = [
+                    float(diff.mean()),
+                    lo,
+                    hi,
+                ]
+        lines.append("")
     return "\n".join(lines), summary
 
 
@@ -518,7 +564,9 @@ def main(argv) -> None:
             _validate(c)
     except ValueError as e:
         sys.exit(f"error: {e}")
-    text, summary = report(workdir, c.num_bootstrap, command, c.methods.split(","))
+    text, summary = report(
+        workdir, c.num_bootstrap, command, c.methods.split(","), parse_pairs(c.paired)
+    )
     summary["command"] = command
     summary["config"] = c.to_dict()
     with open(os.path.join(workdir, "protocol.md"), "w") as f:

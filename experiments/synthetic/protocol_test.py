@@ -110,6 +110,19 @@ def test_report_is_built_from_results_files(tmp_path):
     assert "0.750 ± 0.000" in text
 
 
+def test_report_paired_differences(tmp_path):
+    for seed in (100, 101, 102):
+        _fake_run(tmp_path, "2d", "ioss", seed, 0.90)
+        _fake_run(tmp_path, "2d", "cliff", seed, 0.85 + 0.01 * (seed - 100))  # 85, 86, 87
+        _fake_run(tmp_path, "2d", "cliff_rank", seed, 0.88)  # +3, +2, +1 vs cliff
+    text, summary = protocol.report(str(tmp_path), 500, "cmd", pairs=[("cliff_rank", "cliff")])
+    assert "| 2d | cliff_rank - cliff | +2.0 [" in text and "| 3/3 |" in text
+    np.testing.assert_allclose(summary["settings"]["2d"]["paired"]["cliff_rank-cliff"][0], 2.0)
+    assert protocol.parse_pairs("a:b,c:d") == [("a", "b"), ("c", "d")]
+    with pytest.raises(ValueError, match="paired"):
+        protocol.parse_pairs("cliff_rank")
+
+
 def test_fixed_weights_parse_and_errors():
     c = ml_collections.ConfigDict(protocol.get_config().to_dict())
     c.fixed_weights = "cliff=0.1, ioss=0.03"
