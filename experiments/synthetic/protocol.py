@@ -408,6 +408,12 @@ def run_protocol(c, workdir: str) -> None:
 # ----------------------------------------------------------------------------- report
 
 
+def _paired(a: np.ndarray, b: np.ndarray, num_bootstrap: int) -> tuple[np.ndarray, float, float]:
+    """MCC points `100 (a - b)` per seed and the 95% bootstrap interval of their mean."""
+    diff = 100 * (np.asarray(a) - np.asarray(b))
+    return (diff, *bootstrap_ci(diff, num_bootstrap))
+
+
 def bootstrap_ci(diff: np.ndarray, num: int, seed: int = 0) -> tuple[float, float]:
     """95% percentile bootstrap interval of the mean of `diff`."""
     rng = np.random.default_rng(seed)
@@ -510,8 +516,7 @@ def report(
             row = [_mean_std(st[k], sc) for k, _, sc in _COLUMNS]
             entry = {k: [float(x) for x in st[k]] for k, _, _ in _COLUMNS}
             if best is not None and m != best:
-                diff = 100 * (st["mcc_pearson"] - stats[best]["mcc_pearson"])
-                lo, hi = bootstrap_ci(diff, num_bootstrap)
+                diff, lo, hi = _paired(st["mcc_pearson"], stats[best]["mcc_pearson"], num_bootstrap)
                 row.append(f"{diff.mean():+.1f} [{lo:+.1f}, {hi:+.1f}] vs {best}")
                 entry["diff_vs_best_baseline"] = [float(diff.mean()), lo, hi]
             else:
@@ -531,11 +536,11 @@ def report(
                 if a not in by_method or b not in by_method:
                     continue
                 seeds = sorted(set(by_method[a]) & set(by_method[b]))
-                diff = np.array(
-                    [100 * (by_method[a][k]["mcc_pearson"] - by_method[b][k]["mcc_pearson"])
-                     for k in seeds]
-                )  # fmt: skip
-                lo, hi = bootstrap_ci(diff, num_bootstrap)
+                diff, lo, hi = _paired(
+                    [by_method[a][k]["mcc_pearson"] for k in seeds],
+                    [by_method[b][k]["mcc_pearson"] for k in seeds],
+                    num_bootstrap,
+                )
                 lines.append(
                     f"| {setting} | {a} - {b} | {diff.mean():+.1f} [{lo:+.1f}, {hi:+.1f}] | "
                     f"{int((diff > 0).sum())}/{len(seeds)} |"

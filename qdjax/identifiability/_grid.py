@@ -384,15 +384,13 @@ def _retest(kept, views, lo, hi, kernel, jump_window, max_pvalue):
     warp) could borrow that cliff's step. Here the least significant failing cliff is dropped
     and the rest retested, until every kept cliff passes.
     """
-    kept = list(kept)
+    kept = sorted(kept, key=lambda r: r[0])
     while kept:
         pvals = []
-        for r in kept:
+        for j, r in enumerate(kept):
             # each side of the window stops short of the neighbouring kept cliff on that side
-            left = max([q[0] for q in kept if q[0] < r[0]], default=None)
-            right = min([q[0] for q in kept if q[0] > r[0]], default=None)
-            a = lo if left is None else r[0] - 0.9 * (r[0] - left)
-            b = hi if right is None else r[0] + 0.9 * (right - r[0])
+            a = lo if j == 0 else r[0] - 0.9 * (r[0] - kept[j - 1][0])
+            b = hi if j == len(kept) - 1 else r[0] + 0.9 * (kept[j + 1][0] - r[0])
             slabs = views[r[3]]
             stat = _ll_test(slabs, r[0], max(2.0 * r[4], jump_window), a, b, kernel)
             pvals.append(float(scipy.stats.chi2.sf(stat, len(slabs))))
@@ -558,8 +556,7 @@ def recover_grid(
       jump_test: the jump-vs-slope estimator (module docstring, step 5): ``"linear"``,
         ``"quadratic"``, ``"shared-linear"``, ``"shared-cubic"`` (round 6: fewer pairs at
         target than the default on the tuning seeds, 31 vs 40) or ``"shared-quadratic"``
-        (default; selected
-        with the two settings above on tuning seeds 0-13, see
+        (default; selected with the two settings above on tuning seeds 0-13, see
         experiments/synthetic/results/grid_recovery.tuning.md).
       jump_window: smallest half-width (standardized units) of the jump test's windows; they
         span twice the detecting scale, at least ``jump_window``, and at most 0.9 of the
