@@ -43,12 +43,14 @@ choice of `recover_grid` is made on **tuning seeds 0-13 only** (true latents, `n
 given, and the three warps, all on those seeds) by the rule of `tune` in
 `experiments/synthetic/grid_recovery.py`: most (seed, condition) pairs at target (cell
 accuracy ≥ 0.99 on the true latents, ≥ 0.98 after a warp) among the candidates that find no
-interior cliff on any smooth density (Gaussian, triangular(0, 0.2, 1), Beta(2, 5), and a
-Gaussian after the cube, exp(z/2) and sinh/sin warps; d = 2, n = 5000, draws 1000-1003);
-candidates and their scores in `results/grid_recovery.tuning.md` (the final jump-test
-retest: round 4 `results/grid_recovery.tuning_r4.md`, round 5 `..._r5.md`). The selected
-setting is then evaluated **once** on fresh seeds: 300-311 in round 3, 400-411 in round 4,
-500-511 in round 5 (never run before; the earlier groups, used for debugging the next
+interior cliff on any smooth density (Gaussian, triangular(0, 0.2, 1), Beta(2, 5), a
+Gaussian after the cube, exp(z/2) and sinh/sin warps, and, from round 7 on, two dependent
+smooth densities: a Gaussian with correlation 0.6 and a banana; d = 2, n = 5000, draws
+1000-1003); candidates and their scores in `results/grid_recovery.tuning.md` (the final
+jump-test retest: round 4 `results/grid_recovery.tuning_r4.md`, round 5 `..._r5.md`; the
+log-density jump tests: round 7 `..._r7.md`). The selected setting is then evaluated
+**once** on fresh seeds: 300-311 in round 3, 400-411 in round 4, 500-511 in round 5,
+600-611 in round 7 (never run before; the earlier groups, used for debugging the next
 round's change, are seen and reported for continuity). Feasibility is decided from
 theory, not from any seed: a seed is infeasible at n when one of its planted cliffs has
 oracle evidence λ below λ*(S) (the known-position chi-square test of the two cells it
@@ -65,6 +67,10 @@ def _rot(deg):
 
 def _sinh_sin(z):
     return np.stack([np.sinh(z[:, 0]), z[:, 1] + 0.2 * np.sin(2 * z[:, 1])], axis=1)
+
+
+def _banana(z):
+    return np.stack([z[:, 0], z[:, 1] + 0.5 * z[:, 0] ** 2], axis=1)
 
 
 CONDITIONS = {
@@ -88,6 +94,12 @@ SMOOTH = {
     ),
     "Gaussian, warp exp(z/2)": lambda rng: np.exp(0.5 * rng.standard_normal((5000, 2))),
     "Gaussian, warp sinh / sin": lambda rng: _sinh_sin(rng.standard_normal((5000, 2))),
+    # dependent axes (round 7): a test that shares the smooth factor across the slabs of the
+    # other axes is valid for a grid after per-axis warps, not for a dependent smooth density
+    "Gaussian, correlation 0.6": lambda rng: rng.multivariate_normal(
+        [0.0, 0.0], [[1.0, 0.6], [0.6, 1.0]], size=5000
+    ),
+    "banana z2 + 0.5 z1^2": lambda rng: _banana(rng.standard_normal((5000, 2))),
     "lognormal exp(z) (stress, not a constraint)": lambda rng: np.exp(
         rng.standard_normal((5000, 2))
     ),
@@ -231,7 +243,8 @@ def _write_tuning(results, seeds, num_samples, out):
         f"commit {_commit()}, `{_command()}`.",
         "",
         f"Pairs at target per condition (of {len(seeds)} seeds; ≥ 0.99 true latents, ≥ 0.98 "
-        "warps), total, and interior cliffs on the smooth densities (6 densities x 4 draws; "
+        f"warps), total, and interior cliffs on the smooth densities ({len(SMOOTH) - 1} "
+        "densities x 4 draws; "
         "admissible = 0, lognormal stress case excluded). Selected: "
         f"**{best}** (criterion in `experiments/synthetic/grid_recovery.py:tune`).",
         "",

@@ -144,6 +144,10 @@ _BOUNDARY_KERNELS = {
     "shared-linear": 1,  # p = a + b u + jump [u >= 0]
     "shared-quadratic": 2,  # p = a + b u + c u^2 + jump [u >= 0]
     "shared-cubic": 3,  # p = a + b u + c u^2 + e u^3 + jump [u >= 0]
+    # log-density steps (likelihood-ratio tests, `_log_step_lr`): a smooth factor multiplies
+    # the density, as a monotone warp's Jacobian does, instead of adding to it
+    "log-quadratic": ("log", False),  # log p_s = a_s + b_s u + c u^2 + step_s [u >= 0]
+    "log-shared": ("log", True),  # log p_s = a_s + b u + c u^2 + step_s [u >= 0]
 }
 _GAUSS_LEGENDRE = np.polynomial.legendre.leggauss(6)  # exact to degree 11: Gram entries <= 6
 
@@ -254,13 +258,120 @@ def _q(slabs, t, a, b, ok):
 
 
 def _ll_test(slabs, c, w, lo, hi, kernel):
-    """Local-polynomial jump statistic `sum_s jump_s^2 / Var_s` at `c` (~chi2(S) if smooth)."""
+    """Jump statistic at `c` and its degrees of freedom (~chi2(df) if the density is smooth).
+
+    Local-polynomial kernels: `sum_s jump_s^2 / Var_s` over the `S` slabs (df = S); log
+    kernels: the likelihood ratio of `_log_step_lr`.
+    """
+    if isinstance(kernel, tuple) and kernel[0] == "log":
+        wl, wr = max(c - max(c - w, lo), 1e-12), max(min(c + w, hi) - c, 1e-12)
+        return _log_step_lr(slabs, c, wl, wr, shared_slope=kernel[1])
     jump, var, floor = _jumps(slabs, c, w, lo, hi, kernel)
-    return float(np.sum(jump**2 / np.maximum(var, floor)))
+    return float(np.sum(jump**2 / np.maximum(var, floor))), len(slabs)
+
+
+_GAUSS_LEGENDRE_16 = np.polynomial.legendre.leggauss(16)
+
+
+def _exp_family_max_ll(f_shared, f_own, qw, s_shared, s_own, n, iters=50):
+    """Maximum of `sum_s [theta . s_shared_s + phi_s . s_own_s - n_s log Z_s(theta, phi_s)]`.
+
+    The conditional log-likelihood of `S` slabs with densities
+    `p_s(x) ∝ exp(f_shared(x) . theta + f_own(x) . phi_s)` on a window, `Z_s` its integral
+    by quadrature (nodes' features `f_*: [Q, k]`, weights `qw`), `s_*` the feature sums of
+    each slab's points (`s_shared` summed over slabs). Concave (an exponential family):
+    damped Newton from zero.
+    """
+    num, k_sh, k_own = n.size, f_shared.shape[1], f_own.shape[1]
+    dim = k_sh + num * k_own
+    log_w = np.log(qw)
+
+    def value(theta, phi):
+        eta = (f_shared @ theta)[None, :] + phi @ f_own.T + log_w[None, :]
+        m = eta.max(1, keepdims=True)
+        e = np.exp(eta - m)
+        z = e.sum(1, keepdims=True)
+        ll = s_shared @ theta + np.sum(s_own * phi) - np.sum(n * (np.log(z[:, 0]) + m[:, 0]))
+        return ll, e / z
+
+    theta, phi = np.zeros(k_sh), np.zeros((num, k_own))
+    ll, p = value(theta, phi)
+    for _ in range(iters):
+        m_sh, m_own = p @ f_shared, p @ f_own
+        grad = np.concatenate([s_shared - n @ m_sh, (s_own - n[:, None] * m_own).ravel()])
+        c_ss = np.einsum("sq,qa,qb->sab", p, f_shared, f_shared) - np.einsum(
+            "sa,sb->sab", m_sh, m_sh
+        )
+        c_so = np.einsum("sq,qa,qb->sab", p, f_shared, f_own) - np.einsum(
+            "sa,sb->sab", m_sh, m_own
+        )
+        c_oo = np.einsum("sq,qa,qb->sab", p, f_own, f_own) - np.einsum(
+            "sa,sb->sab", m_own, m_own
+        )
+        hess = np.zeros((dim, dim))  # the negative Hessian: sum of n_s Cov_s
+        hess[:k_sh, :k_sh] = np.einsum("s,sab->ab", n, c_ss)
+        for s in range(num):
+            sl = slice(k_sh + s * k_own, k_sh + (s + 1) * k_own)
+            hess[:k_sh, sl] = n[s] * c_so[s]
+            hess[sl, :k_sh] = n[s] * c_so[s].T
+            hess[sl, sl] = n[s] * c_oo[s]
+        ridge = 1e-9 * (np.trace(hess) / dim + 1.0)
+        step = np.linalg.solve(hess + ridge * np.eye(dim), grad)
+        lam = 1.0
+        while True:
+            new_theta, new_phi = theta + lam * step[:k_sh], phi + lam * step[k_sh:].reshape(num, -1)
+            new_ll, new_p = value(new_theta, new_phi)
+            if new_ll >= ll - 1e-10 or lam < 1e-6:
+                break
+            lam *= 0.5
+        theta, phi, p = new_theta, new_phi, new_p
+        converged = abs(new_ll - ll) < 1e-9
+        ll = new_ll
+        if converged:
+            break
+    return ll
+
+
+def _log_step_lr(slabs, t, wl, wr, *, shared_slope):
+    r"""Likelihood ratio for a step in the log-density at `t` on `[t - wl, t + wr)`; `(LR, df)`.
+
+    Per slab `s` with `u = (x - t) / max(wl, wr)`, the density conditional on the window is
+    :math:`p_s(u) \propto \exp(b_s u + c u^2 + \delta_s [u \ge 0])` (the intercept is the
+    normalisation). The curvature `c` is shared by the slabs, and with
+    ``shared_slope=True`` the slope too: the Jacobian of a monotone warp of the axis
+    multiplies every conditional density by the same smooth factor, so a grid density after
+    the warp is exactly a per-slab step times one shared smooth factor, while a step that
+    each slab's own slope could mimic costs power. `LR = 2 (max ll - max ll|delta = 0)`,
+    ~chi2(S) when the log-density is locally quadratic (exact for a Gaussian); slabs with no
+    point in the window are dropped.
+    """
+    scale = max(wl, wr)
+    xs = [v[np.searchsorted(v, t - wl) : np.searchsorted(v, t + wr)] for v in slabs]
+    us = [(x - t) / scale for x in xs if x.size]
+    if not us:
+        return 0.0, 1  # no evidence (p = 1)
+    nodes, weights = _GAUSS_LEGENDRE_16
+    qu, qw = [], []
+    for a, b in ((-wl / scale, 0.0), (0.0, wr / scale)):
+        qu.append(np.clip(0.5 * (b - a) * nodes + 0.5 * (a + b), a + 1e-12, b - 1e-12))
+        qw.append(0.5 * (b - a) * weights)
+    qu, qw = np.concatenate(qu), np.concatenate(qw)
+    n = np.array([u.size for u in us], dtype=np.float64)
+    sh_pow = (1, 2) if shared_slope else (2,)
+    f_sh = np.stack([qu**k for k in sh_pow], axis=1)
+    s_sh = np.array([sum(float(np.sum(u**k)) for u in us) for k in sh_pow])
+    own = [] if shared_slope else [lambda x: x]
+    f_own = np.stack([g(qu) for g in own] + [(qu >= 0).astype(np.float64)], axis=1)
+    s_own = np.array([[float(np.sum(g(u))) for g in own] + [np.count_nonzero(u >= 0)] for u in us])
+    ll1 = _exp_family_max_ll(f_sh, f_own, qw, s_sh, s_own, n)
+    ll0 = _exp_family_max_ll(f_sh, f_own[:, :-1], qw, s_sh, s_own[:, :-1], n)
+    return max(2.0 * (ll1 - ll0), 0.0), len(us)
 
 
 def _energy(slabs, c, w, lo, hi, kernel):
     """Debiased jump energy `sum_s N_s (jump_s^2 - Var_s)` at `c` with half-width `w`."""
+    if isinstance(kernel, tuple) and kernel[0] == "log":
+        kernel = 2  # the scale ratio is reported only: from the additive shared-quadratic fit
     jump, var, _ = _jumps(slabs, c, w, lo, hi, kernel)
     sizes = np.array([v.size for v in slabs])
     return float(np.sum(sizes * (jump**2 - var)))
@@ -367,7 +478,7 @@ def _evaluate(cands, t, strength, width, view, views, lo, hi, kernel, jump_windo
         # the jump test's window stays clear of the other candidates' refined positions
         others = [abs(q - c) for n_j, q in enumerate(pos) if n_j != n_k]
         w_ll = min([max(2.0 * w, jump_window), *(0.9 * x for x in others)])
-        pval = float(scipy.stats.chi2.sf(_ll_test(slabs, c, w_ll, lo, hi, kernel), len(slabs)))
+        pval = float(scipy.stats.chi2.sf(*_ll_test(slabs, c, w_ll, lo, hi, kernel)))
         recs.append((c, float(strength[k]), ratio, int(view[k]), w, pval))
     return recs
 
@@ -392,12 +503,60 @@ def _retest(kept, views, lo, hi, kernel, jump_window, max_pvalue):
             a = lo if j == 0 else r[0] - 0.9 * (r[0] - kept[j - 1][0])
             b = hi if j == len(kept) - 1 else r[0] + 0.9 * (kept[j + 1][0] - r[0])
             slabs = views[r[3]]
-            stat = _ll_test(slabs, r[0], max(2.0 * r[4], jump_window), a, b, kernel)
-            pvals.append(float(scipy.stats.chi2.sf(stat, len(slabs))))
+            stat, df = _ll_test(slabs, r[0], max(2.0 * r[4], jump_window), a, b, kernel)
+            pvals.append(float(scipy.stats.chi2.sf(stat, df)))
         worst = int(np.argmax(pvals))
         if pvals[worst] <= max_pvalue:
             return [(*r[:5], max(r[5], p)) for r, p in zip(kept, pvals)]
         kept.pop(worst)
+    return kept
+
+
+def _test_scan(kept, slabs, lo, hi, kernel, max_pvalue, *, cap, positions=48, widths=(0.32,)):
+    """Cliffs missed by the count scans, found by scanning the jump test itself (step 9).
+
+    In each segment between kept cliffs (and the support edges), the jump test of the
+    grid-aligned view is evaluated at `positions` evenly spaced points clear of the segment
+    ends, with half-widths `widths` and the whole segment split at the point (inf); its
+    smallest p-value, Bonferroni-corrected for the points and windows scanned, must reach
+    `max_pvalue`. The most significant segment's cliff is added (its position refined on a
+    10x finer grid) and the search repeats until none passes or `cap` cliffs are kept.
+    Strength is reported as the statistic over its Bonferroni critical value (> 1 = kept).
+    """
+    kept = sorted(kept, key=lambda r: r[0])
+    windows = (*widths, np.inf)
+    while len(kept) < cap:
+        bounds = [lo, *(r[0] for r in kept), hi]
+        best = None
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            a, b = a + _SEGMENT_MARGIN, b - _SEGMENT_MARGIN
+            if b - a < 4 * _SEGMENT_MARGIN:
+                continue
+            pad = _MIN_SIDE * (b - a)
+            ts = np.linspace(a + pad, b - pad, positions)
+            num_tests = positions * len(windows)
+            for w in windows:
+                pvals = []
+                for t in ts:
+                    stat, df = _ll_test(slabs, t, w, a, b, kernel)
+                    pvals.append(scipy.stats.chi2.sf(stat, df))
+                k = int(np.argmin(pvals))
+                p_adj = min(1.0, pvals[k] * num_tests)
+                if p_adj <= max_pvalue and (best is None or p_adj < best[0]):
+                    best = (p_adj, ts[k], w, a, b, num_tests, ts[1] - ts[0])
+        if best is None:
+            break
+        _, t0, w, a, b, num_tests, step = best
+        fine = np.clip(np.linspace(t0 - step, t0 + step, 21), a + 1e-9, b - 1e-9)
+        stats = [_ll_test(slabs, t, w, a, b, kernel) for t in fine]
+        k = int(np.argmax([st for st, _ in stats]))
+        stat, df = stats[k]
+        t = float(fine[k])
+        crit = scipy.stats.chi2.isf(max_pvalue / num_tests, df)
+        pval = float(scipy.stats.chi2.sf(stat, df))
+        half = w if np.isfinite(w) else max(t - a, b - t)
+        kept.append((t, float(stat / crit), 1.0, _CELLS_VIEW, float(half), pval))
+        kept.sort(key=lambda r: r[0])
     return kept
 
 
@@ -441,6 +600,7 @@ def _recover_axis(
     segment_min_strength,
     jump_window,
     extra_scales=(),
+    test_scan=False,
 ):
     """Cliffs of one axis: scan, candidates, tests; `(kept, rejected, failed, lo, hi)`."""
     lo, hi = float(x.min()), float(x.max())
@@ -487,6 +647,11 @@ def _recover_axis(
             break
     if num_cells is None:
         kept = _retest(kept, views, lo, hi, kernel, jump_window, max_smooth_pvalue)
+    if test_scan and _CELLS_VIEW in views:
+        cap = num_cells[i] - 1 if num_cells is not None else 10**6
+        kept = _test_scan(kept, views[_CELLS_VIEW], lo, hi, kernel, max_smooth_pvalue, cap=cap)
+        if num_cells is None:
+            kept = _retest(kept, views, lo, hi, kernel, jump_window, max_smooth_pvalue)
     kept.sort(key=lambda r: r[0])
     failed = num_cells is not None and (
         len(kept) < num_cells[i] - 1
@@ -514,6 +679,7 @@ def recover_grid(
     jump_test: str = "shared-quadratic",
     segment_min_strength: float | None = None,
     jump_window: float = 0.0,
+    test_scan: bool = False,
     seed: int = 0,
 ) -> GridRecovery:
     """Recovers the axis-aligned grid (interior cliffs per axis) of a sample.
@@ -562,6 +728,10 @@ def recover_grid(
         span twice the detecting scale, at least ``jump_window``, and at most 0.9 of the
         distance to the nearest other candidate (wider = more power, less bias than a
         slope-blind test only if the jump test models the curvature, e.g. "quadratic").
+      test_scan: after the conditioned rescans, scan the jump test itself over each segment
+        between kept cliffs in the grid-aligned view (module docstring, step 9): a cliff
+        the count scans missed or misplaced is added when its Bonferroni-corrected p-value
+        reaches ``max_smooth_pvalue``.
       segment_min_strength: strength a segment-pass candidate needs; None = twice
         ``min_strength`` (the segments add many comparisons).
       seed: seed of the resampling.
@@ -640,7 +810,12 @@ def recover_grid(
             lab = lab.reshape(-1)
             slabs = [u[lab == b, i] for b in range(lab.max() + 1)]
             all_views[i][_CELLS_VIEW] = [np.sort(v) for v in slabs if v.size >= 20]
-        axis_kw = {**axis_kw, "refine_segments": True, "extra_scales": segment_scales}
+        axis_kw = {
+            **axis_kw,
+            "refine_segments": True,
+            "extra_scales": segment_scales,
+            "test_scan": test_scan,
+        }
         results = [_recover_axis(all_views[i], u[:, i], i, **axis_kw) for i in range(d)]
     for i in range(d):
         kept, rejected, is_failed, lo, hi = results[i]

@@ -198,20 +198,20 @@ def test_quadratic_jump_test_removes_curvature_and_keeps_steps():
     step = np.where(q < 0.75, q / 1.5, 0.5 + (q - 0.75) / 0.5)
     # asymmetric windows (the right one truncated at the support edge 1.0): the curvature
     # bias does not cancel between the two sides for the local-linear kernel
-    jumps = {
-        k: _jumps([curved], 0.8, 0.4, -1.0, 1.0, spec)[0][0]
-        for k, spec in _BOUNDARY_KERNELS.items()
-    }
+    kernels = {k: v for k, v in _BOUNDARY_KERNELS.items() if not k.startswith("log")}
+    jumps = {k: _jumps([curved], 0.8, 0.4, -1.0, 1.0, spec)[0][0] for k, spec in kernels.items()}
     assert abs(jumps["linear"]) > 0.02  # p'' = 3 over windows 0.4 / 0.2
     assert abs(jumps["quadratic"]) < 1e-3  # exact for a quadratic density (up to the grid)
     assert abs(jumps["shared-quadratic"]) < 1e-3
-    for spec in _BOUNDARY_KERNELS.values():
+    for spec in kernels.values():
         jump, var, floor = _jumps([step], 0.5, 0.2, 0.0, 1.0, spec)
         np.testing.assert_allclose(jump, [-1.0], atol=2e-3)
         assert 0 < floor[0] < var[0]
 
 
-@pytest.mark.parametrize("jump_test", ["quadratic", "shared-linear", "shared-quadratic"])
+@pytest.mark.parametrize(
+    "jump_test", ["quadratic", "shared-linear", "shared-quadratic", "log-quadratic", "log-shared"]
+)
 def test_jump_tests_find_step_not_gaussian(jump_test):
     rng = np.random.default_rng(0)
     z = np.concatenate([rng.uniform(0, 1, 3000), rng.uniform(1, 2, 1200)])[:, None]
@@ -219,3 +219,81 @@ def test_jump_tests_find_step_not_gaussian(jump_test):
     np.testing.assert_allclose(g.thresholds[0], [1.0], atol=0.01)
     g = recover_grid(rng.standard_normal((5000, 1)), jump_test=jump_test, num_bootstrap=0)
     assert g.thresholds[0].size == 0
+
+
+def _log_lr_objective(us, t_shared, shared_slope):
+    """Naive reference: minus the conditional log-likelihood of `_log_step_lr`'s model."""
+    import scipy.integrate
+
+    def neg_ll(params, with_step, lo, hi):
+        s = len(us)
+        k = 2 if shared_slope else 1
+        shared, own = params[:k], params[k:].reshape(s, -1)
+        total = 0.0
+        for u, o in zip(us, own):
+            slope = shared[0] if shared_slope else o[0]
+            curv = shared[-1]
+            step = o[-1] if with_step else 0.0
+
+            def f(x, slope=slope, curv=curv, step=step):
+                return slope * x + curv * x * x + step * (x >= 0)
+
+            z = sum(
+                scipy.integrate.quad(lambda x: np.exp(f(x)), a, b)[0] for a, b in ((lo, 0), (0, hi))
+            )
+            total += np.sum(f(u)) - u.size * np.log(z)
+        return -total
+
+    return neg_ll
+
+
+@pytest.mark.parametrize("shared_slope", [False, True])
+def test_log_step_lr_matches_naive_maximum_likelihood(shared_slope):
+    # the Newton fits against scipy's optimizer on the same likelihood (quadrature by quad)
+    import scipy.optimize
+
+    from qdjax.identifiability._grid import _log_step_lr
+
+    rng = np.random.default_rng(0)
+    slabs = [np.sort(rng.uniform(-1, 1, m) ** 3 + 0.3 * (rng.random(m) < 0.5)) for m in (300, 500)]
+    t, wl, wr = 0.1, 0.6, 0.4
+    lr, df = _log_step_lr(slabs, t, wl, wr, shared_slope=shared_slope)
+    assert df == 2
+    scale = max(wl, wr)
+    us = [(v[(v >= t - wl) & (v < t + wr)] - t) / scale for v in slabs]
+    neg_ll = _log_lr_objective(us, t, shared_slope)
+    k = 2 if shared_slope else 1
+    lo, hi = -wl / scale, wr / scale
+    fits = []
+    for with_step in (True, False):
+        own = 1 if shared_slope else 2
+        if not with_step:
+            own -= 1
+        x0 = np.zeros(k + len(us) * own)
+        res = scipy.optimize.minimize(neg_ll, x0, args=(with_step, lo, hi), method="BFGS")
+        fits.append(res.fun)
+    np.testing.assert_allclose(lr, 2 * (fits[1] - fits[0]), rtol=1e-3, atol=1e-3)
+
+
+def test_log_step_lr_is_affine_invariant_and_calibrated_on_gaussians():
+    from qdjax.identifiability._grid import _log_step_lr
+
+    rng = np.random.default_rng(1)
+    stats = []
+    for _ in range(200):
+        slabs = [np.sort(rng.standard_normal(400)) for _ in range(3)]
+        lr, df = _log_step_lr(slabs, 0.7, 0.8, 0.8, shared_slope=False)
+        stats.append(lr)
+    lr2, _ = _log_step_lr([3.0 * v - 2.0 for v in slabs], 0.1, 2.4, 2.4, shared_slope=False)
+    np.testing.assert_allclose(lr2, lr, rtol=1e-6)
+    # a Gaussian's log-density is exactly quadratic: LR ~ chi2(3), mean 3, sd sqrt(6)/sqrt(200)
+    assert abs(np.mean(stats) - 3.0) < 0.6
+    # a factor-3 step under an exp warp (shared Jacobian factor) is found by the shared test
+    slabs = []
+    for m in (600, 900, 700):
+        x = np.where(rng.random(m) < 0.75, rng.uniform(0, 1, m), rng.uniform(1, 2, m))
+        slabs.append(np.sort(np.exp(x)))
+    lr, df = _log_step_lr(slabs, np.e, 1.2, 1.2, shared_slope=True)
+    assert df == 3 and lr > 40
+    lr_smooth, _ = _log_step_lr(slabs, 1.8, 0.5, 0.5, shared_slope=True)
+    assert lr_smooth < 20
