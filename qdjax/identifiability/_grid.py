@@ -26,14 +26,22 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
 5. **Jump vs smooth slope.** A jump's one-sided density difference
    :math:`\hat\Delta_w = n_R/(N w_R) - n_L/(N w_L)` stays at the jump height whatever `w`
    (its KDE-derivative peak grows like 1/h), a smooth slope's shrinks like :math:`w p'`.
-   The test removes the slope explicitly. Default (``jump_test="shared-quadratic"``): in a
-   window around the candidate, a least-squares projection density fit of one quadratic
-   across the candidate plus a step (basis `1, u, u^2, [u >= 0]`); the step's estimate is
-   unbiased for any locally quadratic density, so ~0 for a smooth one, and the two sides
-   share the slope and curvature (more power than separate fits). Alternatives: one-sided
-   boundary kernels `4 - 6u` ("linear", the previous default: its curvature bias does not
-   cancel in lopsided windows, e.g. a Gaussian tail) or `9 - 36u + 30u^2` ("quadratic",
-   unbiased for curvature at 9/4 of the variance), or "shared-linear". The chi-square of
+   The test removes the slope explicitly. Default (``jump_test="log-shared"``, round 7):
+   the likelihood ratio of a step in the *log*-density, per slab
+   `log p_s(u) = a_s + b u + c u^2 + step_s [u >= 0]` on the window, the smooth part shared
+   by the slabs. A monotone warp multiplies every conditional density of a grid by one
+   smooth factor (its Jacobian), which this model absorbs exactly to second order, while an
+   additive fit does not in a curved warped cell; sharing it keeps a per-slab slope from
+   mimicking the step (much more power). The price: it assumes the slabs share their
+   smooth shape, true for a grid after per-axis warps and for independent axes; two
+   dependent smooth densities (correlation 0.6, a banana) are in the tuning's
+   admissibility set and give no false cliff. "log-quadratic" shares the curvature only.
+   Additive alternatives: "shared-quadratic" (the round 3-6 default), a least-squares
+   projection density fit of one quadratic across the candidate plus a step (basis
+   `1, u, u^2, [u >= 0]`), unbiased for any locally quadratic density; one-sided boundary
+   kernels `4 - 6u` ("linear": its curvature bias does not cancel in lopsided windows,
+   e.g. a Gaussian tail) or `9 - 36u + 30u^2` ("quadratic"), "shared-linear",
+   "shared-cubic". The chi-square of
    the step over the slabs must reject smoothness at `max_smooth_pvalue` (1e-4: at 1e-3,
    with tens of candidates per sample, smooth densities got about one false cliff in
    eight samples on the tuning seeds). ``scale_ratio`` (:math:`E(w/2)/E(w)` of
@@ -52,6 +60,12 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
    other kept cliff (the passes only see their own candidates), dropping the least
    significant failure until all pass: a spurious candidate inside a cell compressed by a
    warp can no longer borrow the step of the cliff beside it.
+9. **Jump-test scan** (``test_scan``, default since round 7). The count statistic of step 3 assumes a locally flat
+   density, so under a warp it can miss or misplace a cliff that the jump test, given the
+   position, rejects overwhelmingly. Each segment between kept cliffs is therefore scanned
+   with the jump test itself in the grid-aligned view, and a cliff is added where its
+   p-value, Bonferroni-corrected for the positions and windows scanned, passes
+   ``max_smooth_pvalue``; then step 8 again.
 
 When `num_cells` is given the `num_cells - 1` strongest candidates of each axis are kept
 (``holds`` then also requires them to pass the floor and the scale test); otherwise every
@@ -74,7 +88,8 @@ __all__ = ["RECOVER_GRID_VERSION", "GridRecovery", "plot_grid", "recover_grid"]
 # Bumped whenever recover_grid's defaults or algorithm change what it returns, so that cached
 # results (e.g. the protocol's cells.json) are recomputed rather than silently reused.
 # 5: the final retest with one-sided window limits (grid-recovery round 5).
-RECOVER_GRID_VERSION = 5
+# 6: the log-shared jump test and the jump-test scan by default (round 7).
+RECOVER_GRID_VERSION = 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -676,10 +691,10 @@ def recover_grid(
     refine_segments: bool = False,
     num_iterations: int = 1,
     segment_scales: Sequence[float] | None = None,
-    jump_test: str = "shared-quadratic",
+    jump_test: str = "log-shared",
     segment_min_strength: float | None = None,
     jump_window: float = 0.0,
-    test_scan: bool = False,
+    test_scan: bool = True,
     seed: int = 0,
 ) -> GridRecovery:
     """Recovers the axis-aligned grid (interior cliffs per axis) of a sample.
@@ -721,9 +736,10 @@ def recover_grid(
         std, (0.08, 0.16) for rank.
       jump_test: the jump-vs-slope estimator (module docstring, step 5): ``"linear"``,
         ``"quadratic"``, ``"shared-linear"``, ``"shared-cubic"`` (round 6: fewer pairs at
-        target than the default on the tuning seeds, 31 vs 40) or ``"shared-quadratic"``
-        (default; selected with the two settings above on tuning seeds 0-13, see
-        experiments/synthetic/results/grid_recovery.tuning.md).
+        target than the default on the tuning seeds, 31 vs 40), the log-density tests
+        ``"log-quadratic"``, ``"shared-quadratic"`` (rounds 3-6) or ``"log-shared"``
+        (default; selected with ``test_scan`` in round 7 on tuning seeds 0-13: 51 pairs at
+        target vs 40, see experiments/synthetic/results/grid_recovery.tuning_r7.md).
       jump_window: smallest half-width (standardized units) of the jump test's windows; they
         span twice the detecting scale, at least ``jump_window``, and at most 0.9 of the
         distance to the nearest other candidate (wider = more power, less bias than a
@@ -731,7 +747,7 @@ def recover_grid(
       test_scan: after the conditioned rescans, scan the jump test itself over each segment
         between kept cliffs in the grid-aligned view (module docstring, step 9): a cliff
         the count scans missed or misplaced is added when its Bonferroni-corrected p-value
-        reaches ``max_smooth_pvalue``.
+        reaches ``max_smooth_pvalue``. Default on since round 7.
       segment_min_strength: strength a segment-pass candidate needs; None = twice
         ``min_strength`` (the segments add many comparisons).
       seed: seed of the resampling.
