@@ -285,70 +285,95 @@ def _ll_test(slabs, c, w, lo, hi, kernel):
     return float(np.sum(jump**2 / np.maximum(var, floor))), len(slabs)
 
 
-_GAUSS_LEGENDRE_16 = np.polynomial.legendre.leggauss(16)
+def _ll_tests(slabs, ts, w, lo, hi, kernel):
+    """`_ll_test` at every position of `ts` (log kernels computed together); `(stats, dfs)`."""
+    if isinstance(kernel, tuple) and kernel[0] == "log":
+        wl = np.maximum(ts - np.maximum(ts - w, lo), 1e-12)
+        wr = np.maximum(np.minimum(ts + w, hi) - ts, 1e-12)
+        return _log_step_lr(slabs, ts, wl, wr, shared_slope=kernel[1])
+    out = [_ll_test(slabs, t, w, lo, hi, kernel) for t in ts]
+    return np.array([o[0] for o in out]), np.array([o[1] for o in out])
 
 
-def _exp_family_max_ll(f_shared, f_own, qw, s_shared, s_own, n, iters=50):
-    """Maximum of `sum_s [theta . s_shared_s + phi_s . s_own_s - n_s log Z_s(theta, phi_s)]`.
+_GAUSS_LEGENDRE_16 = np.polynomial.legendre.leggauss(16)  # per side of the log-step window
 
-    The conditional log-likelihood of `S` slabs with densities
-    `p_s(x) ∝ exp(f_shared(x) . theta + f_own(x) . phi_s)` on a window, `Z_s` its integral
-    by quadrature (nodes' features `f_*: [Q, k]`, weights `qw`), `s_*` the feature sums of
-    each slab's points (`s_shared` summed over slabs). Concave (an exponential family):
-    damped Newton from zero.
+
+def _exp_family_max_ll(f_shared, f_own, log_w, s_shared, s_own, n, start=None, iters=50):
+    """Batched maximum of `sum_s [theta . s_shared + phi_s . s_own_s - n_s log Z_s]`.
+
+    For each of `B` windows, the conditional log-likelihood of `S` slabs with densities
+    `p_s(x) ∝ exp(f_shared(x) . theta + f_own(x) . phi_s)` on the window, `Z_s` its integral
+    by quadrature (node features `f_*: [B, Q, k]`, log weights `log_w: [B, Q]`); `s_shared:
+    [B, k_sh]` the shared features summed over every point, `s_own: [B, S, k_own]` and
+    `n: [B, S]` per slab (a slab with `n = 0` contributes nothing). Concave (an exponential
+    family): damped Newton from `start` (`(theta [B, k_sh], phi [B, S, k_own])`, default
+    zero), a tiny ridge for unidentified coordinates. Returns `(ll [B], theta, phi)`.
     """
-    num, k_sh, k_own = n.size, f_shared.shape[1], f_own.shape[1]
+    nb, num = n.shape
+    k_sh, k_own = f_shared.shape[2], f_own.shape[2]
+    k = k_sh + k_own
     dim = k_sh + num * k_own
-    log_w = np.log(qw)
+    f_all = np.concatenate([f_shared, f_own], axis=2)  # [B, Q, k]
+    outer = (f_all[:, :, :, None] * f_all[:, :, None, :]).reshape(nb, -1, k * k)
 
     def value(theta, phi):
-        eta = (f_shared @ theta)[None, :] + phi @ f_own.T + log_w[None, :]
-        m = eta.max(1, keepdims=True)
+        eta = (f_shared @ theta[:, :, None])[:, None, :, 0]
+        eta = eta + phi @ f_own.transpose(0, 2, 1) + log_w[:, None, :]
+        m = eta.max(2, keepdims=True)
         e = np.exp(eta - m)
-        z = e.sum(1, keepdims=True)
-        ll = s_shared @ theta + np.sum(s_own * phi) - np.sum(n * (np.log(z[:, 0]) + m[:, 0]))
-        return ll, e / z
+        z = e.sum(2, keepdims=True)
+        log_z = np.log(z[..., 0]) + m[..., 0]
+        ll = np.sum(s_shared * theta, axis=1) + np.sum(s_own * phi, axis=(1, 2))
+        return ll - np.sum(n * log_z, axis=1), e / z
 
-    theta, phi = np.zeros(k_sh), np.zeros((num, k_own))
+    if start is None:
+        theta, phi = np.zeros((nb, k_sh)), np.zeros((nb, num, k_own))
+    else:
+        theta, phi = start
     ll, p = value(theta, phi)
     for _ in range(iters):
-        m_sh, m_own = p @ f_shared, p @ f_own
-        grad = np.concatenate([s_shared - n @ m_sh, (s_own - n[:, None] * m_own).ravel()])
-        c_ss = np.einsum("sq,qa,qb->sab", p, f_shared, f_shared) - np.einsum(
-            "sa,sb->sab", m_sh, m_sh
+        mean = p @ f_all
+        cov = (p @ outer).reshape(nb, num, k, k)
+        cov = n[:, :, None, None] * (cov - mean[:, :, :, None] * mean[:, :, None, :])
+        grad = np.concatenate(
+            [s_shared - np.einsum("bs,bsk->bk", n, mean[:, :, :k_sh]),
+             (s_own - n[:, :, None] * mean[:, :, k_sh:]).reshape(nb, -1)],
+            axis=1,
         )
-        c_so = np.einsum("sq,qa,qb->sab", p, f_shared, f_own) - np.einsum(
-            "sa,sb->sab", m_sh, m_own
-        )
-        c_oo = np.einsum("sq,qa,qb->sab", p, f_own, f_own) - np.einsum(
-            "sa,sb->sab", m_own, m_own
-        )
-        hess = np.zeros((dim, dim))  # the negative Hessian: sum of n_s Cov_s
-        hess[:k_sh, :k_sh] = np.einsum("s,sab->ab", n, c_ss)
-        for s in range(num):
-            sl = slice(k_sh + s * k_own, k_sh + (s + 1) * k_own)
-            hess[:k_sh, sl] = n[s] * c_so[s]
-            hess[sl, :k_sh] = n[s] * c_so[s].T
-            hess[sl, sl] = n[s] * c_oo[s]
-        ridge = 1e-9 * (np.trace(hess) / dim + 1.0)
-        step = np.linalg.solve(hess + ridge * np.eye(dim), grad)
-        lam = 1.0
-        while True:
-            new_theta, new_phi = theta + lam * step[:k_sh], phi + lam * step[k_sh:].reshape(num, -1)
+        # Newton step: the negative Hessian (sum of n_s Cov_s) is an arrow matrix, a shared
+        # block `a`, per-slab blocks `d_s` and their couplings `c_s`; solved by its Schur
+        # complement (a tiny ridge on the diagonal for unidentified coordinates).
+        a = cov[:, :, :k_sh, :k_sh].sum(1)
+        c = cov[:, :, :k_sh, k_sh:]  # [B, S, k_sh, k_own]
+        d = cov[:, :, k_sh:, k_sh:]
+        trace = np.trace(a, axis1=1, axis2=2) + np.trace(d, axis1=2, axis2=3).sum(1)
+        ridge = 1e-9 * (trace / dim + 1.0)
+        d_inv = np.linalg.inv(d + ridge[:, None, None, None] * np.eye(k_own))
+        g_sh, g_own = grad[:, :k_sh], grad[:, k_sh:].reshape(nb, num, k_own)
+        c_dinv = np.einsum("bsij,bsjk->bsik", c, d_inv)
+        schur = a + ridge[:, None, None] * np.eye(k_sh) - np.einsum("bsik,bsjk->bij", c_dinv, c)
+        rhs = g_sh - np.einsum("bsik,bsk->bi", c_dinv, g_own)
+        x_sh = np.linalg.solve(schur, rhs[:, :, None])[..., 0]
+        x_own = np.einsum("bsij,bsj->bsi", d_inv, g_own - np.einsum("bsij,bi->bsj", c, x_sh))
+        step = np.concatenate([x_sh, x_own.reshape(nb, -1)], axis=1)
+        lam = np.ones(nb)
+        for _ in range(25):
+            new_theta = theta + lam[:, None] * step[:, :k_sh]
+            new_phi = phi + lam[:, None, None] * step[:, k_sh:].reshape(nb, num, k_own)
             new_ll, new_p = value(new_theta, new_phi)
-            if new_ll >= ll - 1e-10 or lam < 1e-6:
+            bad = (new_ll < ll - 1e-10) & (lam >= 1e-6)
+            if not bad.any():
                 break
-            lam *= 0.5
-        theta, phi, p = new_theta, new_phi, new_p
-        converged = abs(new_ll - ll) < 1e-9
-        ll = new_ll
+            lam = np.where(bad, 0.5 * lam, lam)
+        converged = np.all(np.abs(new_ll - ll) < 1e-8)
+        theta, phi, p, ll = new_theta, new_phi, new_p, new_ll
         if converged:
             break
-    return ll
+    return ll, theta, phi
 
 
 def _log_step_lr(slabs, t, wl, wr, *, shared_slope):
-    r"""Likelihood ratio for a step in the log-density at `t` on `[t - wl, t + wr)`; `(LR, df)`.
+    r"""Likelihood ratios for a step in the log-density at `t` on `[t - wl, t + wr)`.
 
     Per slab `s` with `u = (x - t) / max(wl, wr)`, the density conditional on the window is
     :math:`p_s(u) \propto \exp(b_s u + c u^2 + \delta_s [u \ge 0])` (the intercept is the
@@ -357,30 +382,57 @@ def _log_step_lr(slabs, t, wl, wr, *, shared_slope):
     multiplies every conditional density by the same smooth factor, so a grid density after
     the warp is exactly a per-slab step times one shared smooth factor, while a step that
     each slab's own slope could mimic costs power. `LR = 2 (max ll - max ll|delta = 0)`,
-    ~chi2(S) when the log-density is locally quadratic (exact for a Gaussian); slabs with no
-    point in the window are dropped.
+    ~chi2(df) when the log-density is locally quadratic (exact for a Gaussian), df = the
+    slabs with a point in the window (LR 0 and df 1 when none has).
+
+    `t`, `wl`, `wr` are scalars (returns `(LR, df)`) or `[B]` arrays, computed together
+    (returns `(LR [B], df [B])`); the slabs' sums come from prefix sums.
     """
-    scale = max(wl, wr)
-    xs = [v[np.searchsorted(v, t - wl) : np.searchsorted(v, t + wr)] for v in slabs]
-    us = [(x - t) / scale for x in xs if x.size]
-    if not us:
-        return 0.0, 1  # no evidence (p = 1)
+    scalar = np.ndim(t) == 0
+    t, wl, wr = (np.atleast_1d(np.asarray(x, dtype=np.float64)) for x in (t, wl, wr))
+    t, wl, wr = np.broadcast_arrays(t, wl, wr)
+    scale = np.maximum(wl, wr)
+    nb, num = t.size, len(slabs)
+    n, n_right, s1, s2 = (np.zeros((nb, num)) for _ in range(4))
+    for j, v in enumerate(slabs):
+        c1 = np.concatenate([[0.0], np.cumsum(v)])
+        c2 = np.concatenate([[0.0], np.cumsum(v * v)])
+        ia, it, ib = (np.searchsorted(v, x) for x in (t - wl, t, t + wr))
+        n[:, j], n_right[:, j] = ib - ia, ib - it
+        # sums of u and u^2 over the window, u = (x - t) / scale
+        sx, sxx = c1[ib] - c1[ia], c2[ib] - c2[ia]
+        s1[:, j] = (sx - n[:, j] * t) / scale
+        s2[:, j] = (sxx - 2 * t * sx + n[:, j] * t * t) / scale**2
+    used = np.any(n > 0, axis=0)  # slabs with no point in any of the windows drop out
+    n, n_right, s1, s2 = (x[:, used] for x in (n, n_right, s1, s2))
+    num = n.shape[1]
     nodes, weights = _GAUSS_LEGENDRE_16
-    qu, qw = [], []
-    for a, b in ((-wl / scale, 0.0), (0.0, wr / scale)):
-        qu.append(np.clip(0.5 * (b - a) * nodes + 0.5 * (a + b), a + 1e-12, b - 1e-12))
-        qw.append(0.5 * (b - a) * weights)
-    qu, qw = np.concatenate(qu), np.concatenate(qw)
-    n = np.array([u.size for u in us], dtype=np.float64)
-    sh_pow = (1, 2) if shared_slope else (2,)
-    f_sh = np.stack([qu**k for k in sh_pow], axis=1)
-    s_sh = np.array([sum(float(np.sum(u**k)) for u in us) for k in sh_pow])
-    own = [] if shared_slope else [lambda x: x]
-    f_own = np.stack([g(qu) for g in own] + [(qu >= 0).astype(np.float64)], axis=1)
-    s_own = np.array([[float(np.sum(g(u))) for g in own] + [np.count_nonzero(u >= 0)] for u in us])
-    ll1 = _exp_family_max_ll(f_sh, f_own, qw, s_sh, s_own, n)
-    ll0 = _exp_family_max_ll(f_sh, f_own[:, :-1], qw, s_sh, s_own[:, :-1], n)
-    return max(2.0 * (ll1 - ll0), 0.0), len(us)
+    lo_u, hi_u = -wl / scale, wr / scale
+    qu = np.concatenate(
+        [
+            np.clip(0.5 * lo_u[:, None] * (1 - nodes), lo_u[:, None] + 1e-12, -1e-12),
+            np.clip(0.5 * hi_u[:, None] * (1 + nodes), 1e-12, hi_u[:, None] - 1e-12),
+        ],
+        axis=1,
+    )
+    log_w = np.log(
+        np.concatenate([-0.5 * lo_u[:, None] * weights, 0.5 * hi_u[:, None] * weights], axis=1)
+    )
+    step = (qu >= 0).astype(np.float64)
+    if shared_slope:
+        f_sh, s_sh = np.stack([qu, qu**2], axis=2), np.stack([s1.sum(1), s2.sum(1)], axis=1)
+        f_own, s_own = step[:, :, None], n_right[:, :, None]
+    else:
+        f_sh, s_sh = (qu**2)[:, :, None], s2.sum(1)[:, None]
+        f_own, s_own = np.stack([qu, step], axis=2), np.stack([s1, n_right], axis=2)
+    ll0, theta, phi = _exp_family_max_ll(f_sh, f_own[..., :-1], log_w, s_sh, s_own[..., :-1], n)
+    # the step model starts from the no-step fit (step 0)
+    start = (theta, np.concatenate([phi, np.zeros((nb, num, 1))], axis=2))
+    ll1, _, _ = _exp_family_max_ll(f_sh, f_own, log_w, s_sh, s_own, n, start=start)
+    df = np.count_nonzero(n > 0, axis=1)
+    lr = np.where(df > 0, np.maximum(2.0 * (ll1 - ll0), 0.0), 0.0)
+    df = np.maximum(df, 1)
+    return (float(lr[0]), int(df[0])) if scalar else (lr, df)
 
 
 def _energy(slabs, c, w, lo, hi, kernel):
@@ -540,32 +592,39 @@ def _test_scan(kept, slabs, lo, hi, kernel, max_pvalue, *, cap, positions=48, wi
     """
     kept = sorted(kept, key=lambda r: r[0])
     windows = (*widths, np.inf)
+    num_tests = positions * len(windows)
+    seen = {}  # segment -> its best (p_adj, position, window, a, b, grid step) or None
+
+    def segment_best(a, b):
+        a, b = a + _SEGMENT_MARGIN, b - _SEGMENT_MARGIN
+        if b - a < 4 * _SEGMENT_MARGIN:
+            return None
+        pad = _MIN_SIDE * (b - a)
+        ts = np.linspace(a + pad, b - pad, positions)
+        best = None
+        for w in windows:
+            pvals = scipy.stats.chi2.sf(*_ll_tests(slabs, ts, w, a, b, kernel))
+            k = int(np.argmin(pvals))
+            p_adj = min(1.0, pvals[k] * num_tests)
+            if p_adj <= max_pvalue and (best is None or p_adj < best[0]):
+                best = (p_adj, ts[k], w, a, b, ts[1] - ts[0])
+        return best
+
     while len(kept) < cap:
         bounds = [lo, *(r[0] for r in kept), hi]
         best = None
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            a, b = a + _SEGMENT_MARGIN, b - _SEGMENT_MARGIN
-            if b - a < 4 * _SEGMENT_MARGIN:
-                continue
-            pad = _MIN_SIDE * (b - a)
-            ts = np.linspace(a + pad, b - pad, positions)
-            num_tests = positions * len(windows)
-            for w in windows:
-                pvals = []
-                for t in ts:
-                    stat, df = _ll_test(slabs, t, w, a, b, kernel)
-                    pvals.append(scipy.stats.chi2.sf(stat, df))
-                k = int(np.argmin(pvals))
-                p_adj = min(1.0, pvals[k] * num_tests)
-                if p_adj <= max_pvalue and (best is None or p_adj < best[0]):
-                    best = (p_adj, ts[k], w, a, b, num_tests, ts[1] - ts[0])
+        for seg in zip(bounds[:-1], bounds[1:]):
+            if seg not in seen:  # only the two segments a new cliff made are scanned anew
+                seen[seg] = segment_best(*seg)
+            if seen[seg] is not None and (best is None or seen[seg][0] < best[0]):
+                best = seen[seg]
         if best is None:
             break
-        _, t0, w, a, b, num_tests, step = best
+        _, t0, w, a, b, step = best
         fine = np.clip(np.linspace(t0 - step, t0 + step, 21), a + 1e-9, b - 1e-9)
-        stats = [_ll_test(slabs, t, w, a, b, kernel) for t in fine]
-        k = int(np.argmax([st for st, _ in stats]))
-        stat, df = stats[k]
+        stats, dfs = _ll_tests(slabs, fine, w, a, b, kernel)
+        k = int(np.argmax(stats))
+        stat, df = float(stats[k]), int(dfs[k])
         t = float(fine[k])
         crit = scipy.stats.chi2.isf(max_pvalue / num_tests, df)
         pval = float(scipy.stats.chi2.sf(stat, df))
