@@ -336,8 +336,10 @@ def _exp_family_max_ll(f_shared, f_own, log_w, s_shared, s_own, n, start=None, i
         cov = (p @ outer).reshape(nb, num, k, k)
         cov = n[:, :, None, None] * (cov - mean[:, :, :, None] * mean[:, :, None, :])
         grad = np.concatenate(
-            [s_shared - np.einsum("bs,bsk->bk", n, mean[:, :, :k_sh]),
-             (s_own - n[:, :, None] * mean[:, :, k_sh:]).reshape(nb, -1)],
+            [
+                s_shared - np.einsum("bs,bsk->bk", n, mean[:, :, :k_sh]),
+                (s_own - n[:, :, None] * mean[:, :, k_sh:]).reshape(nb, -1),
+            ],
             axis=1,
         )
         # Newton step: the negative Hessian (sum of n_s Cov_s) is an arrow matrix, a shared

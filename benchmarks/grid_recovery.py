@@ -1,0 +1,101 @@
+"""recover_grid wall time: the round-7 defaults against the round-5 settings, interleaved.
+
+Run:
+    python -m benchmarks.grid_recovery --out benchmarks/results/grid_recovery_cpu.json
+
+Inputs (n = 5000, float64, `num_bootstrap=0` as the experiments call it): the true latents
+of `make_synthetic(seed)` (a 4x4 grid), the same under exp(z/2) (a warped grid), a
+30° rotation of them (no axis-aligned grid: many conditional steps), and a 5-D "garbage
+code", a random tanh mixing of the 2-D grid with 3 Gaussian dimensions (many cliffs in the
+grid-aligned view, the slowest case seen: an untrained model's code). Per case and
+setting: the median of `--repeats` calls and the cells found; the ratio round 7 / round 5
+is taken within the run. The JSON records the device, date, load and command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from qdjax import data
+from qdjax.identifiability import RECOVER_GRID_VERSION, recover_grid
+
+SETTINGS = {
+    "round 7 (defaults)": {},
+    "round 5": {"jump_test": "shared-quadratic", "test_scan": False},
+}
+
+
+def _cases(seed: int) -> dict[str, np.ndarray]:
+    z = data.make_synthetic(seed, 5000).z.astype(np.float64)
+    a = np.deg2rad(30.0)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    rng = np.random.default_rng(seed)
+    wide = np.concatenate([z, rng.standard_normal((z.shape[0], 3))], axis=1)
+    return {
+        "true latents (2-D grid)": z,
+        "exp(z/2) warp": np.exp(0.5 * z),
+        "rotation 30°": z @ rot,
+        "5-D random tanh mixing": np.tanh(wide @ rng.standard_normal((5, 5))),
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="benchmarks/results/grid_recovery_cpu.json")
+    p.add_argument("--seed", type=int, default=600)
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(argv)
+    if args.repeats < 1:
+        sys.exit("error: --repeats must be >= 1")
+    rows = []
+    for case, z in _cases(args.seed).items():
+        times = {name: [] for name in SETTINGS}
+        cells = {}
+        for _ in range(args.repeats):  # interleaved: both settings see the same load
+            for name, options in SETTINGS.items():
+                start = time.perf_counter()
+                g = recover_grid(z, num_bootstrap=0, **options)
+                times[name].append(time.perf_counter() - start)
+                cells[name] = list(g.num_cells)
+        med = {name: statistics.median(t) for name, t in times.items()}
+        row = {
+            "case": case,
+            "median_s": med,
+            "cells": cells,
+            "ratio_round7_over_round5": med["round 7 (defaults)"] / med["round 5"],
+        }
+        rows.append(row)
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    out = {
+        "benchmark": "grid_recovery",
+        "command": "python -m benchmarks.grid_recovery " + " ".join(sys.argv[1:]),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "commit": commit,
+        "device": f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "load_average": os.getloadavg(),
+        "recover_grid_version": RECOVER_GRID_VERSION,
+        "n": 5000,
+        "repeats": args.repeats,
+        "rows": rows,
+    }
+    with open(args.out, "w") as f:
+        json.dump(out, f, indent=1, ensure_ascii=False)
+    print("wrote", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
