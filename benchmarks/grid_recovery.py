@@ -6,8 +6,9 @@ Run:
 Inputs (n = 5000, float64, `num_bootstrap=0` as the experiments call it): the true latents
 of `make_synthetic(seed)` (a 4x4 grid), the same under exp(z/2) (a warped grid), a
 30° rotation of them (no axis-aligned grid: many conditional steps), and a 5-D "garbage
-code", a random tanh mixing of the 2-D grid with 3 Gaussian dimensions (many cliffs in the
-grid-aligned view, the slowest case seen: an untrained model's code). Per case and
+code", a random tanh mixing of the 2-D grid with 3 Gaussian dimensions (it finds few cells;
+the slowest input seen, a 5-D code after 2 training steps with 8-12 cells per axis, took
+10 s vs 2.5 s for round 5 and is not reproduced here without training). Per case and
 setting: the median of `--repeats` calls and the cells found; the ratio round 7 / round 5
 is taken within the run. The JSON records the device, date, load and command.
 """
