@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from experiments.synthetic.grid_recovery import CONDITIONS
 from qdjax import data
 from qdjax.identifiability import RECOVER_GRID_VERSION, recover_grid
 
@@ -38,14 +39,12 @@ SETTINGS = {
 
 def _cases(seed: int) -> dict[str, np.ndarray]:
     z = data.make_synthetic(seed, 5000).z.astype(np.float64)
-    a = np.deg2rad(30.0)
-    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     rng = np.random.default_rng(seed)
     wide = np.concatenate([z, rng.standard_normal((z.shape[0], 3))], axis=1)
     return {
         "true latents (2-D grid)": z,
-        "exp(z/2) warp": np.exp(0.5 * z),
-        "rotation 30°": z @ rot,
+        "exp(z/2) warp": CONDITIONS["warp exp(z/2)"](z),
+        "rotation 30°": CONDITIONS["rotation 30°"](z),
         "5-D random tanh mixing": np.tanh(wide @ rng.standard_normal((5, 5))),
     }
 

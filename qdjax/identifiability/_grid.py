@@ -212,12 +212,23 @@ def _shared_jump(v, t, wl, wr, degree):
     return float(beta[-1]), float(cov[-1, -1]), float(floor)
 
 
+def _sides(t, w, lo, hi):
+    """Left and right widths of the window `[t - w, t + w)` truncated to `[lo, hi]` (> 0)."""
+    return np.maximum(t - np.maximum(t - w, lo), 1e-12), np.maximum(
+        np.minimum(t + w, hi) - t, 1e-12
+    )
+
+
+def _is_log(kernel) -> bool:
+    return isinstance(kernel, tuple) and kernel[0] == "log"
+
+
 def _jumps(slabs, t, w, lo, hi, kernel):
     """`[S]` jump estimates `f(t+) - f(t-)` at `t` (see `_BOUNDARY_KERNELS`), variances, floors.
 
     The floor is the variance of an estimate from about one point (empty windows).
     """
-    wl, wr = max(t - max(t - w, lo), 1e-12), max(min(t + w, hi) - t, 1e-12)
+    wl, wr = (float(x) for x in _sides(t, w, lo, hi))
     jump, var, floor = np.empty((3, len(slabs)))
     for s, v in enumerate(slabs):
         if isinstance(kernel, int):
@@ -278,19 +289,16 @@ def _ll_test(slabs, c, w, lo, hi, kernel):
     Local-polynomial kernels: `sum_s jump_s^2 / Var_s` over the `S` slabs (df = S); log
     kernels: the likelihood ratio of `_log_step_lr`.
     """
-    if isinstance(kernel, tuple) and kernel[0] == "log":
-        wl, wr = max(c - max(c - w, lo), 1e-12), max(min(c + w, hi) - c, 1e-12)
-        return _log_step_lr(slabs, c, wl, wr, shared_slope=kernel[1])
+    if _is_log(kernel):
+        return _log_step_lr(slabs, c, *_sides(c, w, lo, hi), shared_slope=kernel[1])
     jump, var, floor = _jumps(slabs, c, w, lo, hi, kernel)
     return float(np.sum(jump**2 / np.maximum(var, floor))), len(slabs)
 
 
 def _ll_tests(slabs, ts, w, lo, hi, kernel):
     """`_ll_test` at every position of `ts` (log kernels computed together); `(stats, dfs)`."""
-    if isinstance(kernel, tuple) and kernel[0] == "log":
-        wl = np.maximum(ts - np.maximum(ts - w, lo), 1e-12)
-        wr = np.maximum(np.minimum(ts + w, hi) - ts, 1e-12)
-        return _log_step_lr(slabs, ts, wl, wr, shared_slope=kernel[1])
+    if _is_log(kernel):
+        return _log_step_lr(slabs, ts, *_sides(ts, w, lo, hi), shared_slope=kernel[1])
     out = [_ll_test(slabs, t, w, lo, hi, kernel) for t in ts]
     return np.array([o[0] for o in out]), np.array([o[1] for o in out])
 
@@ -439,7 +447,7 @@ def _log_step_lr(slabs, t, wl, wr, *, shared_slope):
 
 def _energy(slabs, c, w, lo, hi, kernel):
     """Debiased jump energy `sum_s N_s (jump_s^2 - Var_s)` at `c` with half-width `w`."""
-    if isinstance(kernel, tuple) and kernel[0] == "log":
+    if _is_log(kernel):
         kernel = 2  # the scale ratio is reported only: from the additive shared-quadratic fit
     jump, var, _ = _jumps(slabs, c, w, lo, hi, kernel)
     sizes = np.array([v.size for v in slabs])
