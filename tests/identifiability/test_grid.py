@@ -210,7 +210,15 @@ def test_quadratic_jump_test_removes_curvature_and_keeps_steps():
 
 
 @pytest.mark.parametrize(
-    "jump_test", ["quadratic", "shared-linear", "shared-quadratic", "log-quadratic", "log-shared"]
+    "jump_test",
+    [
+        "quadratic",
+        "shared-linear",
+        "shared-quadratic",
+        "log-quadratic",
+        "log-shared",
+        "log-shared-cubic",
+    ],
 )
 def test_jump_tests_find_step_not_gaussian(jump_test):
     rng = np.random.default_rng(0)
@@ -221,22 +229,22 @@ def test_jump_tests_find_step_not_gaussian(jump_test):
     assert g.thresholds[0].size == 0
 
 
-def _log_lr_objective(us, t_shared, shared_slope):
+def _log_lr_objective(us, shared_slope, degree):
     """Naive reference: minus the conditional log-likelihood of `_log_step_lr`'s model."""
     import scipy.integrate
 
+    powers = list(range(1 if shared_slope else 2, degree + 1))
+
     def neg_ll(params, with_step, lo, hi):
         s = len(us)
-        k = 2 if shared_slope else 1
-        shared, own = params[:k], params[k:].reshape(s, -1)
+        shared, own = params[: len(powers)], params[len(powers) :].reshape(s, -1)
         total = 0.0
         for u, o in zip(us, own):
-            slope = shared[0] if shared_slope else o[0]
-            curv = shared[-1]
+            slope = 0.0 if shared_slope else o[0]
             step = o[-1] if with_step else 0.0
 
-            def f(x, slope=slope, curv=curv, step=step):
-                return slope * x + curv * x * x + step * (x >= 0)
+            def f(x, slope=slope, step=step):
+                return slope * x + sum(c * x**k for c, k in zip(shared, powers)) + step * (x >= 0)
 
             z = sum(
                 scipy.integrate.quad(lambda x: np.exp(f(x)), a, b)[0] for a, b in ((lo, 0), (0, hi))
@@ -244,11 +252,11 @@ def _log_lr_objective(us, t_shared, shared_slope):
             total += np.sum(f(u)) - u.size * np.log(z)
         return -total
 
-    return neg_ll
+    return neg_ll, len(powers)
 
 
-@pytest.mark.parametrize("shared_slope", [False, True])
-def test_log_step_lr_matches_naive_maximum_likelihood(shared_slope):
+@pytest.mark.parametrize("shared_slope, degree", [(False, 2), (True, 2), (True, 3)])
+def test_log_step_lr_matches_naive_maximum_likelihood(shared_slope, degree):
     # the Newton fits against scipy's optimizer on the same likelihood (quadrature by quad)
     import scipy.optimize
 
@@ -257,12 +265,11 @@ def test_log_step_lr_matches_naive_maximum_likelihood(shared_slope):
     rng = np.random.default_rng(0)
     slabs = [np.sort(rng.uniform(-1, 1, m) ** 3 + 0.3 * (rng.random(m) < 0.5)) for m in (300, 500)]
     t, wl, wr = 0.1, 0.6, 0.4
-    lr, df = _log_step_lr(slabs, t, wl, wr, shared_slope=shared_slope)
+    lr, df = _log_step_lr(slabs, t, wl, wr, shared_slope=shared_slope, degree=degree)
     assert df == 2
     scale = max(wl, wr)
     us = [(v[(v >= t - wl) & (v < t + wr)] - t) / scale for v in slabs]
-    neg_ll = _log_lr_objective(us, t, shared_slope)
-    k = 2 if shared_slope else 1
+    neg_ll, k = _log_lr_objective(us, shared_slope, degree)
     lo, hi = -wl / scale, wr / scale
     fits = []
     for with_step in (True, False):
