@@ -576,7 +576,7 @@ def _evaluate(cands, t, strength, width, view, views, lo, hi, kernel, jump_windo
     return recs
 
 
-def _retest(kept, views, lo, hi, kernel, jump_window, max_pvalue):
+def _retest(kept, views, lo, hi, kernel, jump_window, max_pvalue, half_pvalue=None):
     """Jump tests of the kept cliffs redone with windows clear of *every* other kept cliff.
 
     Each side of a cliff's window reaches up to 0.9 of the way to the neighbouring kept cliff
@@ -587,19 +587,33 @@ def _retest(kept, views, lo, hi, kernel, jump_window, max_pvalue):
     spurious candidate beside a cliff found by another pass (e.g. in a cell compressed by a
     warp) could borrow that cliff's step. Here the least significant failing cliff is dropped
     and the rest retested, until every kept cliff passes.
+
+    With ``half_pvalue`` (the scale check), each cliff must also reject smoothness at that
+    level in the window of half the sides: a jump keeps about half its likelihood ratio
+    there (half the points, the same step), while a smooth shape the log-quadratic misfits
+    (e.g. a warp whose Jacobian swings inside the window, a curved tail) loses it like
+    ``w^7`` (a misfit of the log-density of order w^3, squared, times the w n points).
     """
     kept = sorted(kept, key=lambda r: r[0])
     while kept:
-        pvals = []
+        pvals, scores = [], []
         for j, r in enumerate(kept):
             # each side of the window stops short of the neighbouring kept cliff on that side
             a = lo if j == 0 else r[0] - 0.9 * (r[0] - kept[j - 1][0])
             b = hi if j == len(kept) - 1 else r[0] + 0.9 * (kept[j + 1][0] - r[0])
             slabs = views[r[3]]
-            stat, df = _ll_test(slabs, r[0], max(2.0 * r[4], jump_window), a, b, kernel)
+            w = max(2.0 * r[4], jump_window)
+            stat, df = _ll_test(slabs, r[0], w, a, b, kernel)
             pvals.append(float(scipy.stats.chi2.sf(stat, df)))
-        worst = int(np.argmax(pvals))
-        if pvals[worst] <= max_pvalue:
+            score = pvals[-1] / max_pvalue
+            if half_pvalue is not None:
+                wl, wr = _sides(r[0], w, a, b)
+                half_a, half_b = r[0] - 0.5 * wl, r[0] + 0.5 * wr
+                stat, df = _ll_test(slabs, r[0], np.inf, half_a, half_b, kernel)
+                score = max(score, float(scipy.stats.chi2.sf(stat, df)) / half_pvalue)
+            scores.append(score)
+        worst = int(np.argmax(scores))
+        if scores[worst] <= 1.0:
             return [(*r[:5], max(r[5], p)) for r, p in zip(kept, pvals)]
         kept.pop(worst)
     return kept
@@ -707,6 +721,7 @@ def _recover_axis(
     extra_scales=(),
     test_scan=False,
     test_scan_windows=(0.32, np.inf),
+    scale_check_pvalue=None,
 ):
     """Cliffs of one axis: scan, candidates, tests; `(kept, rejected, failed, lo, hi)`."""
     lo, hi = float(x.min()), float(x.max())
@@ -752,7 +767,9 @@ def _recover_axis(
         if num_cells is not None and len(kept) == num_cells[i] - 1:
             break
     if num_cells is None:
-        kept = _retest(kept, views, lo, hi, kernel, jump_window, max_smooth_pvalue)
+        kept = _retest(
+            kept, views, lo, hi, kernel, jump_window, max_smooth_pvalue, scale_check_pvalue
+        )
     if test_scan and _CELLS_VIEW in views:
         cap = num_cells[i] - 1 if num_cells is not None else 10**6
         kept = _test_scan(
@@ -766,7 +783,9 @@ def _recover_axis(
             windows=test_scan_windows,
         )
         if num_cells is None:
-            kept = _retest(kept, views, lo, hi, kernel, jump_window, max_smooth_pvalue)
+            kept = _retest(
+                kept, views, lo, hi, kernel, jump_window, max_smooth_pvalue, scale_check_pvalue
+            )
     kept.sort(key=lambda r: r[0])
     failed = num_cells is not None and (
         len(kept) < num_cells[i] - 1
@@ -796,6 +815,7 @@ def recover_grid(
     jump_window: float = 0.0,
     test_scan: bool = True,
     test_scan_windows: Sequence[float] = (0.32, np.inf),
+    scale_check_pvalue: float | None = None,
     seed: int = 0,
 ) -> GridRecovery:
     """Recovers the axis-aligned grid (interior cliffs per axis) of a sample.
@@ -855,6 +875,9 @@ def recover_grid(
       test_scan_windows: the jump-test scan's half-widths (standardized units); ``inf`` =
         the whole segment split at each position (round 7's default (0.32, inf); round 8
         tried (0.32, 0.64) and (0.16, 0.32, inf): 51 pairs each, no gain).
+      scale_check_pvalue: when set, the final jump tests (step 8) also require each cliff to
+        reject smoothness at this level in a window of half its sides (a jump keeps about
+        half its likelihood ratio, a misfit smooth shape loses it like w^7). None = off.
       segment_min_strength: strength a segment-pass candidate needs; None = twice
         ``min_strength`` (the segments add many comparisons).
       seed: seed of the resampling.
@@ -891,6 +914,8 @@ def recover_grid(
         raise ValueError(
             f"test_scan_windows must be positive half-widths (inf allowed); got {test_scan_windows}"
         )
+    if scale_check_pvalue is not None and not 0 < scale_check_pvalue <= 1:
+        raise ValueError(f"scale_check_pvalue must be in (0, 1] or None; got {scale_check_pvalue}")
     mean, std = z.mean(0), z.std(0)
     if np.any(std <= 0):
         raise ValueError(f"axes {np.flatnonzero(std <= 0).tolist()} are constant; drop them")
@@ -916,6 +941,7 @@ def recover_grid(
         scan_kw=scan_kw,
         kernel=_BOUNDARY_KERNELS[jump_test],
         jump_window=float(jump_window),
+        scale_check_pvalue=scale_check_pvalue,
         segment_min_strength=(
             2 * min_strength if segment_min_strength is None else segment_min_strength
         ),

@@ -1,0 +1,97 @@
+"""Tests of the grid-recovery table's oracles and CLI (no training)."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from experiments.synthetic import grid_recovery
+from qdjax import data, metrics
+
+
+def _density(probs, edges):
+    return data.GridDensity(
+        edges=tuple(np.asarray(e, float) for e in edges), probs=np.asarray(probs)
+    )
+
+
+def test_oracle_evidence_closed_form():
+    # 2 x 2 grid, widths 1 and 1 on axis 0: p0 = 1/2; slabs = the two cells of axis 1.
+    probs = np.array([[0.1, 0.3], [0.4, 0.2]])
+    g = _density(probs, [[0, 1, 2], [0, 1, 3]])
+    (lam0, s0), (lam1, s1) = grid_recovery.oracle_evidence(g, 1000)
+    # axis 0, slab j: m_L = n p[0, j], m_R = n p[1, j], N = m_L + m_R, p0 = 1/2
+    want = sum(
+        (1000 * probs[0, j] - 1000 * (probs[0, j] + probs[1, j]) / 2) ** 2
+        / (1000 * (probs[0, j] + probs[1, j]) / 4)
+        for j in range(2)
+    )
+    np.testing.assert_allclose(lam0, [want])
+    assert s0.tolist() == [2] and s1.tolist() == [2]
+    # axis 1: widths 1 and 2, p0 = 1/3
+    want1 = sum(
+        (1000 * probs[i, 0] - 1000 * probs[i].sum() / 3) ** 2 / (1000 * probs[i].sum() * 2 / 9)
+        for i in range(2)
+    )
+    np.testing.assert_allclose(lam1, [want1])
+    # an emptied slab drops out of the count of slabs
+    probs_empty = np.array([[0.0, 0.5], [0.0, 0.5]])
+    (_, s0e), _ = grid_recovery.oracle_evidence(_density(probs_empty, [[0, 1, 2], [0, 1, 3]]), 10)
+    assert s0e.tolist() == [1]
+
+
+def test_oracle_threshold_gives_power_one_half():
+    # Monte Carlo: chi2(S) with noncentrality lambda* exceeds the level-1e-3 critical value half
+    # the time (independent of the brentq root finding inside).
+    rng = np.random.default_rng(0)
+    for s in (1, 4):
+        lam = grid_recovery.oracle_threshold(s)
+        crit = scipy.stats.chi2.isf(grid_recovery.ORACLE_ALPHA, s)
+        draws = rng.noncentral_chisquare(s, lam, size=40_000)
+        assert abs(np.mean(draws > crit) - 0.5) < 0.01
+    assert grid_recovery.oracle_threshold(4) > grid_recovery.oracle_threshold(1)
+
+
+def test_placement_oracle_recovers_positions_and_improves_with_n():
+    # a planted 3 x 3 grid with strong jumps: the ML positions land within the data gaps
+    probs = np.array([[0.20, 0.02, 0.10], [0.02, 0.30, 0.03], [0.10, 0.03, 0.20]])
+    g = _density(probs / probs.sum(), [[-2, -0.5, 0.5, 2], [-1.5, 0.0, 0.7, 1.5]])
+    accs = []
+    for n in (2000, 20000):
+        z, cells = g.sample(n, np.random.default_rng(n))
+        pred = grid_recovery.placement_oracle(z, cells, g.edges)
+        accs.append(metrics.quantized_cell_accuracy(pred, cells).accuracy)
+    assert accs[0] >= 0.99 and accs[1] >= 0.998
+    # weak jumps (the two sides of every cliff nearly equal in every slab) cost accuracy:
+    # the position is barely identified, as the module docstring says
+    flat = np.full((3, 3), 1 / 9) + np.random.default_rng(1).uniform(-0.004, 0.004, (3, 3))
+    g = _density(flat / flat.sum(), [[-2, -0.5, 0.5, 2], [-1.5, 0.0, 0.7, 1.5]])
+    z, cells = g.sample(2000, np.random.default_rng(2))
+    pred = grid_recovery.placement_oracle(z, cells, g.edges)
+    assert metrics.quantized_cell_accuracy(pred, cells).accuracy < accs[0]
+
+
+def test_cli_writes_table_with_placement_oracle(tmp_path):
+    out = str(tmp_path / "table")
+    grid_recovery.main(["--seeds=4", "--num_samples=3000", "--no_old", f"--out={out}"])
+    text = open(out + ".md").read()
+    assert grid_recovery.PLACEMENT_ORACLE in text and "warp exp(z/2)" in text
+    res = json.load(open(out + ".json"))
+    rows = res["groups"]["evaluation"]["rows"]
+    oracle_acc = rows[grid_recovery.PLACEMENT_ORACLE][0][0]
+    assert oracle_acc >= 0.98 and rows["truth"][0][0] >= 0.98
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--seeds=a-b"], "--seeds"),
+        (["--options=[1]"], "--options"),
+        (["--seeds=1", '--options={"nope": 1}', "--no_old", "--num_samples=500"], "--options"),
+    ],
+)
+def test_cli_bad_flags_one_line(argv, match, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        grid_recovery.main([*argv, f"--out={tmp_path / 't'}"])
+    assert match in str(e.value) and "\n" not in str(e.value)
