@@ -619,7 +619,9 @@ def _retest(kept, views, lo, hi, kernel, jump_window, max_pvalue, half_pvalue=No
     return kept
 
 
-def _test_scan(kept, slabs, lo, hi, kernel, max_pvalue, *, cap, windows, positions=48):
+def _test_scan(
+    kept, slabs, lo, hi, kernel, max_pvalue, *, cap, windows, positions=48, place_window=None
+):
     """Cliffs missed by the count scans, found by scanning the jump test itself (step 9).
 
     In each segment between kept cliffs (and the support edges), the jump test of the
@@ -661,6 +663,13 @@ def _test_scan(kept, slabs, lo, hi, kernel, max_pvalue, *, cap, windows, positio
         if best is None:
             break
         _, t0, w, a, b, step = best
+        if place_window is not None and w > place_window:
+            # placed by the local window: a wide window's log-quadratic misfit moves its
+            # likelihood-ratio maximum away from the step
+            pad = _MIN_SIDE * (b - a)
+            ts = np.linspace(max(t0 - place_window, a + pad), min(t0 + place_window, b - pad), 97)
+            t0 = float(ts[int(np.argmax(_ll_tests(slabs, ts, place_window, a, b, kernel)[0]))])
+            step = ts[1] - ts[0]
         fine = np.clip(np.linspace(t0 - step, t0 + step, 21), a + 1e-9, b - 1e-9)
         stats, dfs = _ll_tests(slabs, fine, w, a, b, kernel)
         k = int(np.argmax(stats))
@@ -722,6 +731,7 @@ def _recover_axis(
     test_scan=False,
     test_scan_windows=(0.32, np.inf),
     scale_check_pvalue=None,
+    test_scan_place_window=None,
 ):
     """Cliffs of one axis: scan, candidates, tests; `(kept, rejected, failed, lo, hi)`."""
     lo, hi = float(x.min()), float(x.max())
@@ -781,6 +791,7 @@ def _recover_axis(
             max_smooth_pvalue,
             cap=cap,
             windows=test_scan_windows,
+            place_window=test_scan_place_window,
         )
         if num_cells is None:
             kept = _retest(
@@ -816,6 +827,7 @@ def recover_grid(
     test_scan: bool = True,
     test_scan_windows: Sequence[float] = (0.32, np.inf),
     scale_check_pvalue: float | None = None,
+    test_scan_place_window: float | None = None,
     seed: int = 0,
 ) -> GridRecovery:
     """Recovers the axis-aligned grid (interior cliffs per axis) of a sample.
@@ -875,6 +887,10 @@ def recover_grid(
       test_scan_windows: the jump-test scan's half-widths (standardized units); ``inf`` =
         the whole segment split at each position (round 7's default (0.32, inf); round 8
         tried (0.32, 0.64) and (0.16, 0.32, inf): 51 pairs each, no gain).
+      test_scan_place_window: when set, a cliff that the jump-test scan detects with a wider
+        window is placed at the likelihood-ratio maximum of this half-width within that
+        distance of the detection (a wide window's log-quadratic misfit under a strong warp
+        moves its maximum off the step). None = placed by the detecting window.
       scale_check_pvalue: when set, the final jump tests (step 8) also require each cliff to
         reject smoothness at this level in a window of half its sides (a jump keeps about
         half its likelihood ratio, a misfit smooth shape loses it like w^7). None = off.
@@ -913,6 +929,11 @@ def recover_grid(
     if not test_scan_windows or any(not float(w) > 0 for w in test_scan_windows):
         raise ValueError(
             f"test_scan_windows must be positive half-widths (inf allowed); got {test_scan_windows}"
+        )
+    if test_scan_place_window is not None and not 0 < test_scan_place_window < np.inf:
+        raise ValueError(
+            f"test_scan_place_window must be a positive finite half-width or None; "
+            f"got {test_scan_place_window}"
         )
     if scale_check_pvalue is not None and not 0 < scale_check_pvalue <= 1:
         raise ValueError(f"scale_check_pvalue must be in (0, 1] or None; got {scale_check_pvalue}")
@@ -969,6 +990,7 @@ def recover_grid(
             "extra_scales": segment_scales,
             "test_scan": test_scan,
             "test_scan_windows": tuple(float(w) for w in test_scan_windows),
+            "test_scan_place_window": test_scan_place_window,
         }
         results = [_recover_axis(all_views[i], u[:, i], i, **axis_kw) for i in range(d)]
     for i in range(d):
