@@ -171,6 +171,21 @@ def test_bad_jump_test_one_line():
         recover_grid(np.random.default_rng(0).random((500, 2)), jump_test="cubic")
 
 
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"test_scan_windows": ()}, "test_scan_windows"),
+        ({"test_scan_windows": (0.32, -1.0)}, "test_scan_windows"),
+        ({"scale_check_pvalue": 0.0}, "scale_check_pvalue"),
+        ({"test_scan_place_window": float("inf")}, "test_scan_place_window"),
+    ],
+)
+def test_bad_option_one_line(kw, match):
+    with pytest.raises(ValueError, match=match) as e:
+        recover_grid(np.random.default_rng(0).random((500, 2)), **kw)
+    assert "\n" not in str(e.value)
+
+
 def test_bad_num_cells():
     with pytest.raises(ValueError, match="num_cells"):
         recover_grid(np.random.default_rng(0).random((500, 2)), num_cells=[3])
@@ -321,3 +336,29 @@ def test_warped_grid_cliffs_found_by_log_shared_test_scan(seed, warp):
     assert metrics.quantized_cell_accuracy(g.cells(x), cells).accuracy >= 0.99
     old = recover_grid(x, num_bootstrap=0, jump_test="shared-quadratic", test_scan=False)
     assert metrics.quantized_cell_accuracy(old.cells(x), cells).accuracy < 0.9
+
+
+def test_scan_cliff_placed_by_local_window_under_strong_warp():
+    # tuning seed 1 under the sinh / sin warp (round 10): the jump-test scan detects the weak
+    # first cliff of the sin axis with the whole-segment window, whose log-quadratic misfit
+    # put its maximum 0.15 standardized units off (accuracy 0.927); the 0.32 window places it
+    z, cells, density = _grid_sample(1)
+    x = np.stack([np.sinh(z[:, 0]), z[:, 1] + 0.2 * np.sin(2 * z[:, 1])], axis=1)
+    g = recover_grid(x, num_bootstrap=0)
+    true = density.thresholds[1] + 0.2 * np.sin(2 * density.thresholds[1])
+    np.testing.assert_allclose(g.thresholds[1], true, atol=0.02 * x[:, 1].std())
+    assert metrics.quantized_cell_accuracy(g.cells(x), cells).accuracy >= 0.99
+    old = recover_grid(x, num_bootstrap=0, test_scan_place_window=None)
+    assert np.max(np.abs(old.thresholds[1] - true)) > 0.1 * x[:, 1].std()
+
+
+def test_scale_check_drops_a_misfit_step_keeps_the_cliffs():
+    # tuning seed 10 under sinh / sin: a false cliff in the sin axis's low-Jacobian stretch
+    # (marginal view, p ~ 1e-6 in the full window) loses its likelihood ratio in the half
+    # window, the three true cliffs keep theirs
+    z, cells, density = _grid_sample(10)
+    x = np.stack([np.sinh(z[:, 0]), z[:, 1] + 0.2 * np.sin(2 * z[:, 1])], axis=1)
+    true = density.thresholds[1] + 0.2 * np.sin(2 * density.thresholds[1])
+    assert recover_grid(x, num_bootstrap=0).thresholds[1].size == 4
+    g = recover_grid(x, num_bootstrap=0, scale_check_pvalue=1e-3)
+    np.testing.assert_allclose(g.thresholds[1], true, atol=0.02 * x[:, 1].std())
