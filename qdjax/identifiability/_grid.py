@@ -683,7 +683,9 @@ def _test_scan(
         crit = scipy.stats.chi2.isf(max_pvalue / num_tests, df)
         pval = float(scipy.stats.chi2.sf(stat, df))
         half = w if np.isfinite(w) else max(t - a, b - t)
-        kept.append((t, float(stat / crit), 1.0, _CELLS_VIEW, float(half), pval))
+        e_w = _energy(slabs, t, half, a, b, kernel)
+        ratio = _energy(slabs, t, 0.5 * half, a, b, kernel) / e_w if e_w > 0 else 0.0
+        kept.append((t, float(stat / crit), ratio, _CELLS_VIEW, float(half), pval))
         kept.sort(key=lambda r: r[0])
     return kept
 
