@@ -51,10 +51,11 @@ jump-test retest: round 4 `results/grid_recovery.tuning_r4.md`, round 5 `..._r5.
 log-density jump tests: round 7 `..._r7.md`; a cubic log-density test and the jump-test
 scan's windows: round 8 `..._r8.md`; the half-window scale check of the final jump
 tests: round 9 `..._r9.md`; the placement of the jump-test scan's cliffs: round 10
-`..._r10.md`). The selected setting is then evaluated **once** on fresh seeds: 300-311 in
-round 3, 400-411 in round 4, 500-511 in round 5, 600-611 in round 7, 700-711 in round 8
-(no change selected: round 7's defaults; none in round 9 either), 800-811 in round 10
-(never run before; the earlier groups, used for debugging the
+`..._r10.md`; a relative scale check: round 11 `..._r11.md`). The selected setting is
+then evaluated **once** on fresh seeds: 300-311 in round 3, 400-411 in round 4, 500-511
+in round 5, 600-611 in round 7, 700-711 in round 8 (no change selected: round 7's
+defaults; none in round 9 either), 800-811 in round 10, 900-911 in round 11 (never run
+before; the earlier groups, used for debugging the
 next round's change, are seen and reported for continuity). Feasibility is decided from
 theory, not from any seed: a seed is infeasible at n when one of its planted cliffs has
 oracle evidence λ below λ*(S) (the known-position chi-square test of the two cells it

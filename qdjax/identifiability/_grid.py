@@ -581,7 +581,9 @@ def _evaluate(cands, t, strength, width, view, views, lo, hi, kernel, jump_windo
     return recs
 
 
-def _retest(kept, views, lo, hi, kernel, jump_window, max_pvalue, half_pvalue=None):
+def _retest(
+    kept, views, lo, hi, kernel, jump_window, max_pvalue, half_pvalue=None, half_ratio=None
+):
     """Jump tests of the kept cliffs redone with windows clear of *every* other kept cliff.
 
     Each side of a cliff's window reaches up to 0.9 of the way to the neighbouring kept cliff
@@ -611,11 +613,16 @@ def _retest(kept, views, lo, hi, kernel, jump_window, max_pvalue, half_pvalue=No
             stat, df = _ll_test(slabs, r[0], w, a, b, kernel)
             pvals.append(float(scipy.stats.chi2.sf(stat, df)))
             score = pvals[-1] / max_pvalue
-            if half_pvalue is not None:
+            if half_pvalue is not None or half_ratio is not None:
                 wl, wr = _sides(r[0], w, a, b)
                 half_a, half_b = r[0] - 0.5 * wl, r[0] + 0.5 * wr
-                stat, df = _ll_test(slabs, r[0], np.inf, half_a, half_b, kernel)
-                score = max(score, float(scipy.stats.chi2.sf(stat, df)) / half_pvalue)
+                h_stat, h_df = _ll_test(slabs, r[0], np.inf, half_a, half_b, kernel)
+                if half_pvalue is not None:
+                    score = max(score, float(scipy.stats.chi2.sf(h_stat, h_df)) / half_pvalue)
+                if half_ratio is not None:
+                    # the excess over df (the noncentrality) must keep `half_ratio` of itself
+                    ratio = half_ratio * max(stat - df, 0.0) / max(h_stat - h_df, 1e-12)
+                    score = max(score, ratio)
             scores.append(score)
         worst = int(np.argmax(scores))
         if scores[worst] <= 1.0:
@@ -738,10 +745,12 @@ def _recover_axis(
     test_scan=False,
     test_scan_windows=(0.32, np.inf),
     scale_check_pvalue=None,
+    scale_check_ratio=None,
     test_scan_place_window=None,
 ):
     """Cliffs of one axis: scan, candidates, tests; `(kept, rejected, failed, lo, hi)`."""
     lo, hi = float(x.min()), float(x.max())
+    scale_check = (scale_check_pvalue, scale_check_ratio)
     floor = 0.0 if num_cells is not None else min_strength
     t, strength, width, view = _scan(views, lo, hi, scales=scales, **scan_kw)
     cands = _candidates(t, strength, width, min_strength=floor)
@@ -784,9 +793,7 @@ def _recover_axis(
         if num_cells is not None and len(kept) == num_cells[i] - 1:
             break
     if num_cells is None:
-        kept = _retest(
-            kept, views, lo, hi, kernel, jump_window, max_smooth_pvalue, scale_check_pvalue
-        )
+        kept = _retest(kept, views, lo, hi, kernel, jump_window, max_smooth_pvalue, *scale_check)
     if test_scan and _CELLS_VIEW in views:
         cap = num_cells[i] - 1 if num_cells is not None else 10**6
         kept = _test_scan(
@@ -802,7 +809,7 @@ def _recover_axis(
         )
         if num_cells is None:
             kept = _retest(
-                kept, views, lo, hi, kernel, jump_window, max_smooth_pvalue, scale_check_pvalue
+                kept, views, lo, hi, kernel, jump_window, max_smooth_pvalue, *scale_check
             )
     kept.sort(key=lambda r: r[0])
     failed = num_cells is not None and (
@@ -834,6 +841,7 @@ def recover_grid(
     test_scan: bool = True,
     test_scan_windows: Sequence[float] = (0.32, np.inf),
     scale_check_pvalue: float | None = None,
+    scale_check_ratio: float | None = None,
     test_scan_place_window: float | None = 0.32,
     seed: int = 0,
 ) -> GridRecovery:
@@ -903,6 +911,10 @@ def recover_grid(
       scale_check_pvalue: when set, the final jump tests (step 8) also require each cliff to
         reject smoothness at this level in a window of half its sides (a jump keeps about
         half its likelihood ratio, a misfit smooth shape loses it like w^7). None = off.
+      scale_check_ratio: when set, the final jump tests also require the half window's
+        likelihood ratio in excess of its degrees of freedom to be at least this fraction of
+        the full window's (~1/2 for a jump, ~1/128 for a cubic misfit); a relative version
+        of ``scale_check_pvalue`` that spares weak true cliffs. None = off.
       segment_min_strength: strength a segment-pass candidate needs; None = twice
         ``min_strength`` (the segments add many comparisons).
       seed: seed of the resampling.
@@ -944,6 +956,8 @@ def recover_grid(
             f"test_scan_place_window must be a positive finite half-width or None; "
             f"got {test_scan_place_window}"
         )
+    if scale_check_ratio is not None and not 0 < scale_check_ratio < 1:
+        raise ValueError(f"scale_check_ratio must be in (0, 1) or None; got {scale_check_ratio}")
     if scale_check_pvalue is not None and not 0 < scale_check_pvalue <= 1:
         raise ValueError(f"scale_check_pvalue must be in (0, 1] or None; got {scale_check_pvalue}")
     mean, std = z.mean(0), z.std(0)
@@ -972,6 +986,7 @@ def recover_grid(
         kernel=_BOUNDARY_KERNELS[jump_test],
         jump_window=float(jump_window),
         scale_check_pvalue=scale_check_pvalue,
+        scale_check_ratio=scale_check_ratio,
         segment_min_strength=(
             2 * min_strength if segment_min_strength is None else segment_min_strength
         ),
