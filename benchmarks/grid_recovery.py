@@ -1,4 +1,4 @@
-"""recover_grid wall time: the defaults (round 10) against rounds 7 and 5, interleaved.
+"""recover_grid wall time: the defaults (round 11) against rounds 7 and 5, interleaved.
 
 Run:
     python -m benchmarks.grid_recovery --out benchmarks/results/grid_recovery_cpu.json
@@ -33,9 +33,9 @@ from qdjax import data
 from qdjax.identifiability import RECOVER_GRID_VERSION, recover_grid
 
 SETTINGS = {
-    "defaults (round 10)": {},
-    "round 7": {"test_scan_place_window": None},
-    "round 5": {"jump_test": "shared-quadratic", "test_scan": False},
+    "defaults (round 11)": {},
+    "round 7": {"test_scan_place_window": None, "scale_check_ratio": None},
+    "round 5": {"jump_test": "shared-quadratic", "test_scan": False, "scale_check_ratio": None},
 }
 
 
@@ -74,8 +74,8 @@ def main(argv=None) -> int:
             "case": case,
             "median_s": med,
             "cells": cells,
-            "ratio_defaults_over_round7": med["defaults (round 10)"] / med["round 7"],
-            "ratio_defaults_over_round5": med["defaults (round 10)"] / med["round 5"],
+            "ratio_defaults_over_round7": med["defaults (round 11)"] / med["round 7"],
+            "ratio_defaults_over_round5": med["defaults (round 11)"] / med["round 5"],
         }
         rows.append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)

@@ -177,6 +177,7 @@ def test_bad_jump_test_one_line():
         ({"test_scan_windows": ()}, "test_scan_windows"),
         ({"test_scan_windows": (0.32, -1.0)}, "test_scan_windows"),
         ({"scale_check_pvalue": 0.0}, "scale_check_pvalue"),
+        ({"scale_check_ratio": 1.0}, "scale_check_ratio"),
         ({"test_scan_place_window": float("inf")}, "test_scan_place_window"),
     ],
 )
@@ -359,6 +360,7 @@ def test_scale_check_drops_a_misfit_step_keeps_the_cliffs():
     z, cells, density = _grid_sample(10)
     x = np.stack([np.sinh(z[:, 0]), z[:, 1] + 0.2 * np.sin(2 * z[:, 1])], axis=1)
     true = density.thresholds[1] + 0.2 * np.sin(2 * density.thresholds[1])
-    assert recover_grid(x, num_bootstrap=0).thresholds[1].size == 4
-    g = recover_grid(x, num_bootstrap=0, scale_check_pvalue=1e-3)
-    np.testing.assert_allclose(g.thresholds[1], true, atol=0.02 * x[:, 1].std())
+    assert recover_grid(x, num_bootstrap=0, scale_check_ratio=None).thresholds[1].size == 4
+    for kw in ({}, {"scale_check_ratio": None, "scale_check_pvalue": 1e-3}):  # relative, absolute
+        g = recover_grid(x, num_bootstrap=0, **kw)
+        np.testing.assert_allclose(g.thresholds[1], true, atol=0.02 * x[:, 1].std())
