@@ -604,6 +604,11 @@ def _retest(
     there (half the points, the same step), while a smooth shape the log-quadratic misfits
     (e.g. a warp whose Jacobian swings inside the window, a curved tail) loses it like
     ``w^7`` (a misfit of the log-density of order w^3, squared, times the w n points).
+    With ``half_ratio`` (the relative scale check, default since round 11) the half
+    window's statistic in excess of its degrees of freedom must be at least ``half_ratio``
+    times the full window's: it spares a weak true cliff, whose half-window p-value alone
+    can be large. A cliff's score is the largest of its ratios to these limits; the worst
+    one over 1 is dropped first.
     """
     kept = sorted(kept, key=lambda r: r[0])
     while kept:
