@@ -479,6 +479,12 @@ def _energy(slabs, c, w, lo, hi, kernel):
     return float(np.sum(sizes * (jump**2 - var)))
 
 
+def _scale_ratio(slabs, c, w, lo, hi, kernel):
+    """`E(w/2) / E(w)` of the debiased jump energy (~1 jump, ~1/4 slope; 0 if E(w) <= 0)."""
+    e_w = _energy(slabs, c, w, lo, hi, kernel)
+    return _energy(slabs, c, 0.5 * w, lo, hi, kernel) / e_w if e_w > 0 else 0.0
+
+
 def _change_point(slabs, t, w, lo, hi):
     """Maximum-likelihood change point of a two-piece constant density in `[t - w, t + w]`."""
     a, b = max(t - w, lo), min(t + w, hi)
@@ -574,9 +580,7 @@ def _evaluate(cands, t, strength, width, view, views, lo, hi, kernel, jump_windo
     recs = []
     for n_k, k in enumerate(cands):
         slabs, w, c = views[int(view[k])], float(width[k]), pos[n_k]
-        e_w = _energy(slabs, c, w, lo, hi, kernel)
-        e_h = _energy(slabs, c, 0.5 * w, lo, hi, kernel)
-        ratio = e_h / e_w if e_w > 0 else 0.0
+        ratio = _scale_ratio(slabs, c, w, lo, hi, kernel)
         # the jump test's window stays clear of the other candidates' refined positions
         others = [abs(q - c) for n_j, q in enumerate(pos) if n_j != n_k]
         w_ll = min([max(2.0 * w, jump_window), *(0.9 * x for x in others)])
@@ -699,8 +703,7 @@ def _test_scan(
         crit = scipy.stats.chi2.isf(max_pvalue / num_tests, df)
         pval = float(scipy.stats.chi2.sf(stat, df))
         half = w if np.isfinite(w) else max(t - a, b - t)
-        e_w = _energy(slabs, t, half, a, b, kernel)
-        ratio = _energy(slabs, t, 0.5 * half, a, b, kernel) / e_w if e_w > 0 else 0.0
+        ratio = _scale_ratio(slabs, t, half, a, b, kernel)
         kept.append((t, float(stat / crit), ratio, _CELLS_VIEW, float(half), pval))
         kept.sort(key=lambda r: r[0])
     return kept

@@ -9,6 +9,11 @@ from qdjax import data, metrics
 from qdjax.identifiability import GridRecovery, recover_grid
 
 
+def _sinh_sin(z):
+    """The grid-recovery table's strongest warp: sinh of axis 0, z + 0.2 sin 2z of axis 1."""
+    return np.stack([np.sinh(z[:, 0]), z[:, 1] + 0.2 * np.sin(2 * z[:, 1])], axis=1)
+
+
 def _grid_sample(seed, n=5000):
     ds = data.make_synthetic(seed, n)
     return ds.z.astype(np.float64), ds.cells, ds.density
@@ -344,7 +349,7 @@ def test_scan_cliff_placed_by_local_window_under_strong_warp():
     # first cliff of the sin axis with the whole-segment window, whose log-quadratic misfit
     # put its maximum 0.15 standardized units off (accuracy 0.927); the 0.32 window places it
     z, cells, density = _grid_sample(1)
-    x = np.stack([np.sinh(z[:, 0]), z[:, 1] + 0.2 * np.sin(2 * z[:, 1])], axis=1)
+    x = _sinh_sin(z)
     g = recover_grid(x, num_bootstrap=0)
     true = density.thresholds[1] + 0.2 * np.sin(2 * density.thresholds[1])
     np.testing.assert_allclose(g.thresholds[1], true, atol=0.02 * x[:, 1].std())
@@ -358,7 +363,7 @@ def test_scale_check_drops_a_misfit_step_keeps_the_cliffs():
     # (marginal view, p ~ 1e-6 in the full window) loses its likelihood ratio in the half
     # window, the three true cliffs keep theirs
     z, cells, density = _grid_sample(10)
-    x = np.stack([np.sinh(z[:, 0]), z[:, 1] + 0.2 * np.sin(2 * z[:, 1])], axis=1)
+    x = _sinh_sin(z)
     true = density.thresholds[1] + 0.2 * np.sin(2 * density.thresholds[1])
     assert recover_grid(x, num_bootstrap=0, scale_check_ratio=None).thresholds[1].size == 4
     for kw in ({}, {"scale_check_ratio": None, "scale_check_pvalue": 1e-3}):  # relative, absolute
