@@ -188,7 +188,8 @@ def setting_config(
     setting: str, method: str, seed: int, *, num_steps: int | None = None, weight=None
 ) -> ml_collections.ConfigDict:
     """`configs/default.py:<method>` with the setting's overrides, `seed`, the run length
-    (the method's warm-up and ramp scaled by `num_steps / 3000`) and the regularizer weight."""
+    (the method's warm-up, ramp and learning-rate decay scaled by `num_steps / 3000`) and the
+    regularizer weight."""
     if setting not in SETTINGS:
         raise ValueError(f"unknown setting {setting!r}; use one of {sorted(SETTINGS)}")
     cfg = default.get_config(method)
@@ -199,10 +200,11 @@ def setting_config(
     if num_steps is not None:
         base = cfg.train.num_steps
         cfg.train.num_steps = int(num_steps)
-        for key in ("warmup_steps", "ramp_steps"):
-            v = _recipe_default(method, f"loss.{key}", cfg.loss.get(key)) or 0
-            if v and key in cfg.loss:
-                cfg.loss[key] = int(round(v * num_steps / base))
+        for key in ("loss.warmup_steps", "loss.ramp_steps", "train.lr_decay_steps"):
+            section, name = key.split(".")
+            v = _recipe_default(method, key, cfg[section].get(name)) or 0
+            if v and name in cfg[section]:
+                cfg[section][name] = int(round(v * num_steps / base))
     if weight is not None:
         cfg.loss.regularizer_weight = float(weight)
     cfg.train.progress = False

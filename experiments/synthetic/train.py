@@ -133,7 +133,8 @@ def build(config: ml_collections.ConfigDict, recipe: methods.Recipe, obs_dim: in
         (obs_dim,),
         config.model.num_latents,
         "mlp",
-        {"hidden": tuple(config.model.hidden)},
+        # cells_per_axis: the grid's known size, for methods that model it (grid_flow)
+        {"hidden": tuple(config.model.hidden), "cells_per_axis": config.data.cells_per_dim},
         dataset_size=config.data.num_train,
     )
     return methods.build(recipe, arch, config.seed)
@@ -216,6 +217,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
         "recipe": recipe.to_json(),
     }
+    if hasattr(model, "cells"):  # a likelihood model with its own grid (grid_flow)
+        own = np.asarray(jax.jit(lambda m, x: m.cells(x))(model, x_eval))
+        results["cell_accuracy_model"] = metrics.quantized_cell_accuracy(own, cells_eval).accuracy
+        # did the fit reach the truth? held-out NLL of the model (at its final temperature)
+        # against the exact NLL of the true model (the population optimum)
+        tau = float(recipe["loss.grid_temperature"])
+        lp = jax.jit(lambda m, x: m.log_prob(x, tau))(model, x_eval)
+        results["nll_model"] = -float(np.mean(np.asarray(lp)))
+        if ds.mixing.weights[0].shape[0] == ds.mixing.weights[0].shape[1]:
+            results["nll_truth"] = -float(np.mean(ds.log_prob(slice(n_train, None))))
     if config.eval.plot and jax.process_index() == 0:  # host files: process 0 only
         title = f"{config.method}: MCC {pearson.score:.3f}"
         plots.plot_latents(

@@ -244,6 +244,26 @@ class Mixing:
                 h = np.where(h > 0, h, self.negative_slope * h)
         return h.astype(np.float32)
 
+    def log_abs_det_jacobian(self, z: np.ndarray) -> np.ndarray:
+        """`log|det df/dz|` at `z: [n, d]` for a square mixing (`D == d`), `[n]`, float64.
+
+        Exact for the piecewise-linear map: the product of the layer matrices with the
+        LeakyReLU slopes active at `z` (at a kink, the slope of the positive side).
+        """
+        h = np.asarray(z, dtype=np.float64)
+        if self.weights[0].shape[0] != self.weights[0].shape[1]:
+            raise ValueError(
+                f"log_abs_det_jacobian needs a square mixing; got {self.weights[0].shape}"
+            )
+        out = np.zeros(h.shape[0])
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            out += np.linalg.slogdet(w)[1]
+            h = h @ w + b
+            if i < len(self.weights) - 1:
+                out += np.sum(np.where(h >= 0, 0.0, np.log(self.negative_slope)), axis=1)
+                h = np.where(h > 0, h, self.negative_slope * h)
+        return out
+
 
 def make_mixing(
     rng: np.random.Generator,
@@ -296,6 +316,7 @@ class SyntheticDataset:
       cells: true grid cell per axis `[n, d]` int32.
       density: the latent :class:`GridDensity`.
       mixing: the :class:`Mixing` that produced `x` (before standardization).
+      x_scale: the per-dimension scale `x` was divided by when standardized (None if not).
     """
 
     x: np.ndarray
@@ -303,6 +324,19 @@ class SyntheticDataset:
     cells: np.ndarray
     density: GridDensity
     mixing: Mixing
+    x_scale: np.ndarray | None = None
+
+    def log_prob(self, index: slice | np.ndarray = slice(None)) -> np.ndarray:
+        """Exact log-density of the observations `x[index]` under the true model, `[n]`.
+
+        :math:`\log p(x) = \log p(s) - \log\lvert\det J_{mix}(s)\rvert - \sum \log
+        \text{scale}` (square mixing): the population optimum a likelihood model can reach.
+        """
+        s = self.z[index]
+        out = self.density.log_prob(s) - self.mixing.log_abs_det_jacobian(s)
+        if self.x_scale is not None:
+            out = out + np.sum(np.log(self.x_scale))
+        return out
 
 
 def make_synthetic(
@@ -346,9 +380,11 @@ def make_synthetic(
     )
     z, cells = density.sample(num_samples, np.random.default_rng([seed, 2]))
     x = mix(z)
+    scale = None
     if standardize:
-        x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-6)
-    return SyntheticDataset(x.astype(np.float32), z, cells, density, mix)
+        scale = np.maximum(x.std(0), 1e-6)
+        x = (x - x.mean(0)) / scale
+    return SyntheticDataset(x.astype(np.float32), z, cells, density, mix, scale)
 
 
 # Cells of the seed-000 reference 4x4 grids, as (axis-0 cell, axis-1 cell): the diagonal
@@ -398,5 +434,6 @@ def make_manhattan_reference(
     mix = make_mixing(np.random.default_rng([seed, 1]), num_latents=2, obs_dim=obs_dim, kind=mixing)
     z, cells = density.sample(num_samples, np.random.default_rng([seed, 2]))
     x = mix(z)
-    x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-6)
-    return SyntheticDataset(x.astype(np.float32), z, cells, density, mix)
+    scale = np.maximum(x.std(0), 1e-6)
+    x = (x - x.mean(0)) / scale
+    return SyntheticDataset(x.astype(np.float32), z, cells, density, mix, scale)

@@ -36,6 +36,7 @@ from qdjax.losses._factorqvae import (
     scalar_codebook_distances,
     uniform_kl,
 )
+from qdjax.losses._grid_density import grid_edges, grid_log_prob, log_soft_indicator
 from qdjax.losses._quantize import commitment_loss, quantization_loss
 from qdjax.losses._reconstruction import bernoulli_nll, squared_error
 from qdjax.losses._sae import (
@@ -66,6 +67,9 @@ from qdjax.losses._wgan import (
 )
 
 __all__ = [
+    "grid_edges",
+    "grid_log_prob",
+    "log_soft_indicator",
     "density_ratio_tc",
     "discriminator_loss",
     "gumbel_softmax",

@@ -11,6 +11,7 @@ from qdjax.methods import (  # noqa: F401  (register the methods)
     _axis_alignment,
     _catalog,
     _factor,
+    _grid_flow,
     _tripod,
 )
 from qdjax.methods._parts import schedule as warmup_schedule

@@ -23,6 +23,7 @@ from qdjax.nn._factorqvae import (
     factorqvae,
     factorvae,
 )
+from qdjax.nn._flows import CouplingFlow, FlowOutput, GridFlow, GridPrior
 from qdjax.nn._mlp import MLP
 from qdjax.nn._models import (
     Critic,
@@ -53,6 +54,10 @@ from qdjax.nn._sae import (
 from qdjax.nn._tripod import TanhRoundQuantizer, TripodAutoencoder, tripod
 
 __all__ = [
+    "CouplingFlow",
+    "FlowOutput",
+    "GridFlow",
+    "GridPrior",
     "FactorQVAE",
     "FactorVAE",
     "RelaxedScalarQuantizer",
