@@ -166,6 +166,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         x_train, s_train, batch_size=config.train.batch_size, seed=config.seed
     )
     built = build(config, recipe, ds.x.shape[1])
+    if hasattr(built.model, "data_init"):  # data-dependent initialization (grid_flow's prior)
+        built.model.data_init(x_train)
     tc = config.train
 
     def encode(model, x):

@@ -157,6 +157,25 @@ class GridPrior(nnx.Module):
             z, c * self.lower[...], self.widths, c * self.logits[...], temperature=temperature
         )
 
+    def fit_quantiles(self, z, *, tail: float = 0.001) -> None:
+        """Data-dependent initialization (as Glow's ActNorm): per axis, edges at the
+        `tail, ..., 1 - tail` quantiles of the codes `z: [n, d]` (equal-mass cells inside the
+        data, none empty), uniform cell probabilities. Call it once, before training."""
+        z = np.asarray(z, np.float64)
+        k = self.raw_widths.shape[1]
+        if z.ndim != 2 or z.shape[1] != self.lower.shape[0] or len(z) < k + 1:
+            raise ValueError(
+                f"fit_quantiles needs codes [n > {k}, {self.lower.shape[0]}]; got {z.shape}"
+            )
+        if not 0 <= tail < 0.5:
+            raise ValueError(f"tail must be in [0, 0.5); got {tail}")
+        q = np.quantile(z, np.linspace(tail, 1 - tail, k + 1), axis=0).T  # [d, K + 1]
+        w = np.maximum(np.diff(q, axis=1) - 1e-4, 1e-4)
+        c = self.param_scale
+        self.lower[...] = jnp.asarray(q[:, 0] / c, jnp.float32)
+        self.raw_widths[...] = jnp.asarray(np.log(np.expm1(w)) / c, jnp.float32)
+        self.logits[...] = jnp.zeros_like(self.logits[...])
+
     def cells(self, z: Array) -> Array:
         """Hard cell index per axis `[batch, d]` (int32; outside the support: the end cell)."""
         e = self.edges
@@ -188,6 +207,12 @@ class GridFlow(nnx.Module):
 
     def encode(self, x: Array) -> Array:
         return self.flow.forward(x)[0]
+
+    def data_init(self, x) -> None:
+        """Places the prior's cells at quantiles of the current codes of `x: [n, d]`
+        (:meth:`GridPrior.fit_quantiles`); with equal-width cells on a fixed span a cell can
+        start outside the data, lose its probability and never come back (a dead cell)."""
+        self.prior.fit_quantiles(self.encode(jnp.asarray(x, jnp.float32)))
 
     def cells(self, x: Array) -> Array:
         return self.prior.cells(self.encode(x))
