@@ -19,8 +19,12 @@ def test_two_steps_write_results(tmp_path, method):
     cfg = test_config.get_config()
     cfg.method = method
     cfg.train.num_steps = 2
+    if method == "grid_flow":  # a 2-layer flow (12 layers compile for ~30 s)
+        cfg.model.flow_layers = 2
     results = train.train_and_evaluate(cfg, str(tmp_path))
     assert results["steps"] == 2
+    if method == "grid_flow":  # its own grid's cells, its NLL and the true model's
+        assert {"cell_accuracy_model", "nll_model", "nll_truth"} <= set(results)
     assert 0.0 <= results["mcc_pearson"] <= 1.0
     with open(tmp_path / "results.json") as f:
         assert json.load(f)["method"] == method

@@ -132,6 +132,8 @@ def _tiny_recipe(name, dataset, num_steps, *, residual=False):
         over["loss.warmup_steps"] = 0
     if "model.discriminator_width" in own:
         over.update({"model.discriminator_width": 8, "model.discriminator_depth": 1})
+    if "model.grid_cells" in own:  # grid_flow: a small flow, 3 cells per axis
+        over.update({"model.grid_cells": 3, "model.flow_layers": 2, "model.flow_width": 8})
     if "model.residual" in own:  # Tripod's residual nets: 5x the compile; full-size case only
         over["model.residual"] = residual
     return methods.resolve(name, dataset, over, num_steps=num_steps)
@@ -146,6 +148,8 @@ CASES = [
 def test_every_method_takes_a_finite_step(eager_create, name, dataset):
     recipe = _tiny_recipe(name, dataset, num_steps=1)
     arch = _architecture(dataset)
+    if name == "grid_flow":  # an invertible map: as many latents as data dimensions
+        arch = methods.Architecture((3,), 3, "mlp", {}, dataset_size=256)
     built = methods.build(recipe, arch, seed=0)
     assert built.modules[0] is built.model
     graphdef, state = nnx.split(built.modules)
