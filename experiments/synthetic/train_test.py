@@ -173,3 +173,20 @@ def test_sweep_table_columns_match_header():
     widths = {line.count("|") for line in table.splitlines()}
     assert len(widths) == 1, table
     assert summary["ae"]["per_seed_mcc_pearson"] == [0.9, 0.9]
+
+
+def test_likelihood_gap_table(tmp_path):
+    from experiments.synthetic import likelihood_gap
+
+    for seed, (nll, truth, mcc) in enumerate([(1.2, 1.0, 0.8), (0.9, 1.0, 0.99), (2.0, 1.5, 0.6)]):
+        wd = tmp_path / f"seed_{seed}"
+        wd.mkdir()
+        r = {"nll_model": nll, "nll_truth": truth, "mcc_pearson": mcc, "cell_accuracy_model": 0.5}
+        (wd / "results.json").write_text(json.dumps(r))
+    (tmp_path / "seed_9").mkdir()  # unfinished: skipped
+    rows = likelihood_gap.load([str(tmp_path / "seed_*")])
+    assert len(rows) == 3
+    text = likelihood_gap.table(rows)
+    assert "+0.200" in text and "-0.100" in text and "+0.500" in text
+    assert "below the truth's: 1 of 3" in text
+    assert "Spearman correlation of gap and MCC: -1.00" in text  # larger gap, lower MCC
