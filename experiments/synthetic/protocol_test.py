@@ -158,3 +158,24 @@ def test_run_reuses_only_a_run_with_the_same_config(tmp_path, monkeypatch):
     protocol._run(b, wd)
     assert calls == [0.1, 0.3]
     assert len(list(tmp_path.glob("run.replaced-*"))) == 1
+
+
+def test_paired_files_pairs_methods_of_two_reports():
+    from experiments.synthetic import paired_files
+
+    a = {
+        "settings": {
+            "2d": {"seeds": [1, 2, 3], "methods": {"new": {"mcc_pearson": [0.9, 0.8, 0.7]}}}
+        }
+    }
+    b = {
+        "settings": {
+            "2d": {"seeds": [2, 3, 4], "methods": {"old": {"mcc_pearson": [0.7, 0.75, 0.1]}}},
+            "3lat": {"seeds": [1], "methods": {"old": {"mcc_pearson": [0.5]}}},
+        }
+    }
+    text = paired_files.paired_table(a, b, [("new", "old")], 200)
+    rows = text.splitlines()[2:]
+    assert len(rows) == 1  # 3lat: not in a
+    # seeds 2 and 3 only: (0.8 - 0.7, 0.7 - 0.75) * 100 -> mean +2.5, one of two above
+    assert rows[0].startswith("| 2d | new - old | +2.5 [") and rows[0].endswith("| 1/2 |")

@@ -1,0 +1,73 @@
+"""Paired MCC differences between methods of two protocol reports (`protocol.json` files).
+
+For runs made in separate workdirs with the same settings, seeds and run length (e.g. a new
+method evaluated after the baselines' table was published), this pairs method `a` of file A
+with method `b` of file B on the evaluation seeds both have, per setting, with the protocol's
+95% percentile bootstrap interval:
+
+    python -m experiments.synthetic.paired_files --a=runs/protocol_gf1500/protocol.json \\
+        --b=experiments/synthetic/results/protocol_v3.json \\
+        --pairs=grid_flow:ioss,grid_flow:hfs,grid_flow:ae
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+from absl import app, flags
+
+from experiments.synthetic import protocol
+
+_A = flags.DEFINE_string("a", "", "protocol.json with the methods on the left of each pair.")
+_B = flags.DEFINE_string("b", "", "protocol.json with the methods on the right of each pair.")
+_PAIRS = flags.DEFINE_string("pairs", "", "'a:b,...' method pairs (a from --a, b from --b).")
+_NUM_BOOTSTRAP = flags.DEFINE_integer("num_bootstrap", 2000, "Bootstrap resamples.")
+
+
+def paired_table(a: dict, b: dict, pairs: list[tuple[str, str]], num_bootstrap: int) -> str:
+    """Markdown rows `setting | a - b | mean [95% CI] | seeds a > b | n` (MCC Pearson points)."""
+    lines = ["| setting | a - b | mean [95% CI] | seeds a > b |", "|---|---|---|---|"]
+    for setting, sa in a["settings"].items():
+        sb = b["settings"].get(setting)
+        if sb is None:
+            continue
+        for ma, mb in pairs:
+            if ma not in sa["methods"] or mb not in sb["methods"]:
+                continue
+            va = dict(zip(sa["seeds"], sa["methods"][ma]["mcc_pearson"]))
+            vb = dict(zip(sb["seeds"], sb["methods"][mb]["mcc_pearson"]))
+            seeds = [s for s in sa["seeds"] if s in vb and va[s] is not None and vb[s] is not None]
+            seeds = [s for s in seeds if np.isfinite(va[s]) and np.isfinite(vb[s])]
+            if len(seeds) < 2:
+                continue
+            diff = 100 * (np.array([va[s] for s in seeds]) - np.array([vb[s] for s in seeds]))
+            lo, hi = protocol.bootstrap_ci(diff, num_bootstrap)
+            lines.append(
+                f"| {setting} | {ma} - {mb} | {diff.mean():+.1f} [{lo:+.1f}, {hi:+.1f}] | "
+                f"{int(np.sum(diff > 0))}/{len(seeds)} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv) -> int:
+    del argv
+    if not (_A.value and _B.value and _PAIRS.value):
+        print("--a, --b and --pairs are required", file=sys.stderr)
+        return 2
+    try:
+        pairs = protocol.parse_pairs(_PAIRS.value)
+        with open(_A.value) as f:
+            a = json.load(f)
+        with open(_B.value) as f:
+            b = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(paired_table(a, b, pairs, _NUM_BOOTSTRAP.value))
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: sys.exit(main(argv)))
