@@ -78,9 +78,9 @@ def main(argv) -> int:
     if not rows:
         print(f"no finished grid_flow runs match {_WORKDIRS.value}", file=sys.stderr)
         return 1
-    command = "python -m experiments.synthetic.likelihood_gap --workdirs=" + ",".join(
-        _WORKDIRS.value
-    )
+    from experiments import _cli
+
+    command = _cli.provenance("experiments.synthetic.likelihood_gap")
     text = f"<!-- produced by: {command} -->\n\n{table(rows)}\n"
     print(text)
     if _OUT.value:

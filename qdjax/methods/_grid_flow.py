@@ -141,7 +141,7 @@ register(
         "axis-aligned grid prior (seed 000's model as a likelihood); exact inverse as decoder",
         reference="Barin-Pacela et al., On the Identifiability of Quantized Factors, CLeaR 2024 "
         "(the grid model); qdjax's maximum-likelihood estimator, settings chosen on synthetic "
-        "tuning seeds 0-1 (experiments/synthetic/README.md)",
+        "tuning seeds 0-3 (experiments/synthetic/README.md)",
         data=frozenset({"vector"}),
         defaults={
             "model.grid_cells": 0,
