@@ -82,10 +82,10 @@ def main(argv) -> int:
 
     command = _cli.provenance("experiments.synthetic.likelihood_gap")
     text = f"<!-- produced by: {command} -->\n\n{table(rows)}\n"
-    print(text)
     if _OUT.value:
         with open(_OUT.value, "w") as f:
             f.write(text)
+    print(text)
     return 0
 
 
