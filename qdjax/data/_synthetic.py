@@ -327,9 +327,9 @@ class SyntheticDataset:
     x_scale: np.ndarray | None = None
 
     def log_prob(self, index: slice | np.ndarray = slice(None)) -> np.ndarray:
-        """Exact log-density of the observations `x[index]` under the true model, `[n]`.
+        r"""Exact log-density of the observations `x[index]` under the true model, `[n]`.
 
-        :math:`\log p(x) = \log p(s) - \log\lvert\det J_{mix}(s)\rvert - \sum \log
+        :math:`\log p(x) = \log p(s) - \log\lvert\det J_{mix}(s)\rvert + \sum \log
         \text{scale}` (square mixing): the population optimum a likelihood model can reach.
         """
         s = self.z[index]

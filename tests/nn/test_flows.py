@@ -27,7 +27,7 @@ def test_flow_starts_as_the_identity():
     np.testing.assert_allclose(np.asarray(log_det), 0.0, atol=1e-6)
 
 
-@pytest.mark.parametrize("d", [2, 3, 5])
+@pytest.mark.parametrize("d", [2, 3])
 def test_inverse_and_log_det_against_autodiff(d):
     flow = _perturbed_flow(d)
     x = jax.random.normal(jax.random.key(2), (7, d))
