@@ -24,6 +24,7 @@ _A = flags.DEFINE_string("a", "", "protocol.json with the methods on the left of
 _B = flags.DEFINE_string("b", "", "protocol.json with the methods on the right of each pair.")
 _PAIRS = flags.DEFINE_string("pairs", "", "'a:b,...' method pairs (a from --a, b from --b).")
 _NUM_BOOTSTRAP = flags.DEFINE_integer("num_bootstrap", 2000, "Bootstrap resamples.")
+_OUT = flags.DEFINE_string("out", "", "Markdown file to write (with the provenance line).")
 
 
 def paired_table(a: dict, b: dict, pairs: list[tuple[str, str]], num_bootstrap: int) -> str:
@@ -65,7 +66,15 @@ def main(argv) -> int:
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(paired_table(a, b, pairs, _NUM_BOOTSTRAP.value))
+    text = paired_table(a, b, pairs, _NUM_BOOTSTRAP.value)
+    if _OUT.value:
+        from experiments import _cli
+
+        with open(_OUT.value, "w") as f:
+            f.write(
+                f"<!-- produced by: {_cli.provenance('experiments.synthetic.paired_files')} -->\n\n{text}\n"
+            )
+    print(text)
     return 0
 
 
