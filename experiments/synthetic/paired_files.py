@@ -70,10 +70,9 @@ def main(argv) -> int:
     if _OUT.value:
         from experiments import _cli
 
+        line = _cli.provenance("experiments.synthetic.paired_files")
         with open(_OUT.value, "w") as f:
-            f.write(
-                f"<!-- produced by: {_cli.provenance('experiments.synthetic.paired_files')} -->\n\n{text}\n"
-            )
+            f.write(f"<!-- produced by: {line} -->\n\n{text}\n")
     print(text)
     return 0
 
