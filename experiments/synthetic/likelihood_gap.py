@@ -22,8 +22,14 @@ import sys
 import numpy as np
 from absl import app, flags
 
-_WORKDIRS = flags.DEFINE_list("workdirs", [], "Glob patterns of finished grid_flow workdirs.")
-_OUT = flags.DEFINE_string("out", "", "Markdown file to write (empty: print only).")
+_WORKDIRS, _OUT = None, None
+
+
+def _define_flags() -> None:
+    """Defines this script's flags (only when run as a program, so importing it is free)."""
+    global _WORKDIRS, _OUT
+    _WORKDIRS = flags.DEFINE_list("workdirs", [], "Glob patterns of finished grid_flow workdirs.")
+    _OUT = flags.DEFINE_string("out", "", "Markdown file to write (empty: print only).")
 
 
 def load(patterns: list[str]) -> list[dict]:
@@ -90,4 +96,5 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(lambda argv: sys.exit(main(argv)))

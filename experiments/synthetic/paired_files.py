@@ -20,11 +20,17 @@ from absl import app, flags
 
 from experiments.synthetic import protocol
 
-_A = flags.DEFINE_string("a", "", "protocol.json with the methods on the left of each pair.")
-_B = flags.DEFINE_string("b", "", "protocol.json with the methods on the right of each pair.")
-_PAIRS = flags.DEFINE_string("pairs", "", "'a:b,...' method pairs (a from --a, b from --b).")
-_NUM_BOOTSTRAP = flags.DEFINE_integer("num_bootstrap", 2000, "Bootstrap resamples.")
-_OUT = flags.DEFINE_string("out", "", "Markdown file to write (with the provenance line).")
+_A, _B, _PAIRS, _NUM_BOOTSTRAP, _OUT = None, None, None, None, None
+
+
+def _define_flags() -> None:
+    """Defines this script's flags (only when run as a program, so importing it is free)."""
+    global _A, _B, _PAIRS, _NUM_BOOTSTRAP, _OUT
+    _A = flags.DEFINE_string("a", "", "protocol.json with the methods on the left of each pair.")
+    _B = flags.DEFINE_string("b", "", "protocol.json with the methods on the right of each pair.")
+    _PAIRS = flags.DEFINE_string("pairs", "", "'a:b,...' method pairs (a from --a, b from --b).")
+    _NUM_BOOTSTRAP = flags.DEFINE_integer("num_bootstrap", 2000, "Bootstrap resamples.")
+    _OUT = flags.DEFINE_string("out", "", "Markdown file to write (with the provenance line).")
 
 
 def paired_table(a: dict, b: dict, pairs: list[tuple[str, str]], num_bootstrap: int) -> str:
@@ -78,4 +84,5 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(lambda argv: sys.exit(main(argv)))
