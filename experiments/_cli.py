@@ -340,6 +340,18 @@ def provenance(module: str | None = None, argv: list[str] | None = None) -> str:
     return f"commit {sha}{dirty}; command: python -m {module} {args}".rstrip()
 
 
+def write_report(path: str, module: str, body: str) -> str:
+    """`<!-- produced by: <provenance> -->` + `body` as markdown; written to `path` if given.
+
+    Returns the text (callers print it).
+    """
+    text = f"<!-- produced by: {provenance(module)} -->\n\n{body}\n"
+    if path:
+        with open(path, "w") as f:
+            f.write(text)
+    return text
+
+
 def quiet_logging(verbose: bool = False) -> None:
     """Warnings and our own lines only (absl/Orbax INFO hidden) unless `verbose`."""
     logging.set_verbosity(logging.INFO if verbose else logging.WARNING)

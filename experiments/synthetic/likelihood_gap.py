@@ -86,12 +86,7 @@ def main(argv) -> int:
         return 1
     from experiments import _cli
 
-    command = _cli.provenance("experiments.synthetic.likelihood_gap")
-    text = f"<!-- produced by: {command} -->\n\n{table(rows)}\n"
-    if _OUT.value:
-        with open(_OUT.value, "w") as f:
-            f.write(text)
-    print(text)
+    print(_cli.write_report(_OUT.value, "experiments.synthetic.likelihood_gap", table(rows)))
     return 0
 
 

@@ -72,14 +72,10 @@ def main(argv) -> int:
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    text = paired_table(a, b, pairs, _NUM_BOOTSTRAP.value)
-    if _OUT.value:
-        from experiments import _cli
+    from experiments import _cli
 
-        line = _cli.provenance("experiments.synthetic.paired_files")
-        with open(_OUT.value, "w") as f:
-            f.write(f"<!-- produced by: {line} -->\n\n{text}\n")
-    print(text)
+    text = paired_table(a, b, pairs, _NUM_BOOTSTRAP.value)
+    print(_cli.write_report(_OUT.value, "experiments.synthetic.paired_files", text))
     return 0
 
 
