@@ -38,7 +38,8 @@ else is done here, once, for every experiment:
 * **Multi-host** (`QDJAX_DISTRIBUTED=1`): `jax.distributed.initialize()` first; process 0
   alone takes the lock and writes the config record; a failure on any process prints one
   line and ends that process at once, which ends the job (the others lose their peer at
-  the next collective or miss its heartbeat, `QDJAX_HEARTBEAT_TIMEOUT` s, default 30).
+  the next collective, or their peer watch finds it silent for `QDJAX_HEARTBEAT_TIMEOUT`
+  s, default 30, and they end with one error line; see `_PeerWatch`).
 
 `run` keeps its old signature (`run(train_and_evaluate)`); `may_change` is a new optional
 keyword. Scripts that call `train_and_evaluate` themselves (sweeps) use
@@ -54,6 +55,7 @@ import logging as std_logging
 import os
 import re
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -376,8 +378,15 @@ def _one_line(e: BaseException) -> str:
     return " ".join(lines) or type(e).__name__
 
 
+# Held by whichever thread ends a distributed process first (the main thread's `fail`, or
+# the distributed client's lost-peer callback), so that the process prints one error line.
+_ENDING = threading.Lock()
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> None:
     """Prints `error: <message>` and ends the process with `code` (at once if distributed)."""
+    if jax.distributed.is_initialized():
+        _ENDING.acquire()  # never released: the process ends below
     print(f"error: {message}", file=sys.stderr, flush=True)
     _exit(code)
 
@@ -387,6 +396,72 @@ def _exit(code: int) -> None:
         sys.stdout.flush()
         os._exit(code)  # no shutdown barrier: the other processes must see us go
     sys.exit(code)
+
+
+def _lost_peer_message(detail: str) -> str:
+    return (
+        f"another process of this job died or hangs ({detail}; its own output says why); "
+        "run the same command on every process to resume from the last checkpoint"
+    )
+
+
+def _lost_peer(detail: str) -> None:
+    """One error line (unless another thread is already ending the process), then exit."""
+    _ENDING.acquire()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os.write(2, f"error: {_lost_peer_message(detail)}\n".encode())
+    os._exit(EXIT_RUNTIME)
+
+
+class _PeerWatch(threading.Thread):
+    """Liveness of the other processes of a distributed job, through the coordination KV store.
+
+    Every `every` s each process bumps its counter `qdjax/beat/<id>` and reads everyone's;
+    a peer whose counter has not moved for `timeout` s (and has not written
+    `qdjax/done/<id>`), or a store that cannot be reached (the coordinator, process 0, is
+    gone), ends this process with one error line (`_lost_peer`). JAX's own heartbeat
+    would instead abort the process (SIGABRT, a C++ fatal log, a list of extension
+    modules) from a background thread, racing the Python error of a failing collective;
+    `_initialize_distributed` therefore gives JAX a longer heartbeat than this watch.
+    """
+
+    def __init__(self, client, process_id: int, num_processes: int, timeout: float, every=1.0):
+        super().__init__(name="qdjax-peer-watch", daemon=True)
+        self.client, self.me, self.n = client, process_id, num_processes
+        self.timeout, self.every = timeout, every
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        beat, seen = 0, {}
+        start = time.monotonic()
+        while not self.finished.wait(self.every if beat else 0.0):
+            beat += 1
+            try:
+                self.client.key_value_set(f"qdjax/beat/{self.me}", str(beat), allow_overwrite=True)
+                store = dict(self.client.key_value_dir_get("qdjax/"))
+            except Exception as e:  # noqa: BLE001 - any failure means the job is gone
+                if self.finished.is_set():
+                    return
+                _lost_peer(f"the coordinator cannot be reached: {_one_line(e)[:200]}")
+            now = time.monotonic()
+            for p in range(self.n):
+                if p == self.me or f"qdjax/done/{p}" in store:
+                    continue
+                value = store.get(f"qdjax/beat/{p}")
+                if p not in seen or seen[p][0] != value:
+                    seen[p] = (value, now if p in seen else start)
+                elif now - seen[p][1] > self.timeout and not self.finished.is_set():
+                    _lost_peer(f"process {p} silent for {now - seen[p][1]:.0f} s")
+
+    def finish(self) -> None:
+        """This process ends normally: peers stop watching it, and it stops watching them."""
+        self.finished.set()
+        with contextlib.suppress(Exception):
+            self.client.key_value_set(f"qdjax/done/{self.me}", "1", allow_overwrite=True)
+
+
+_WATCH: _PeerWatch | None = None
 
 
 _HELP = """\
@@ -489,12 +564,24 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 def _initialize_distributed() -> None:
     env = os.environ
-    kwargs = {"heartbeat_timeout_seconds": int(env.get("QDJAX_HEARTBEAT_TIMEOUT", "30"))}
+    kwargs = {}
     if "JAX_NUM_PROCESSES" in env:
         kwargs["num_processes"] = int(env["JAX_NUM_PROCESSES"])
     if "JAX_PROCESS_ID" in env:
         kwargs["process_id"] = int(env["JAX_PROCESS_ID"])
+    # The job notices a dead or hung peer through `_PeerWatch` (one error line) after
+    # QDJAX_HEARTBEAT_TIMEOUT s; JAX's own heartbeat, which aborts the process instead, is
+    # kept as a backstop well beyond it.
+    timeout = int(env.get("QDJAX_HEARTBEAT_TIMEOUT", "30"))
+    kwargs["heartbeat_timeout_seconds"] = 2 * timeout + 30
     jax.distributed.initialize(**kwargs)
+    from jax._src import distributed as _distributed
+
+    global _WATCH
+    _WATCH = _PeerWatch(
+        _distributed.global_state.client, jax.process_index(), jax.process_count(), timeout
+    )
+    _WATCH.start()
 
 
 def _all_ok(ok: bool) -> bool:
@@ -587,6 +674,8 @@ def run(train_and_evaluate: Callable, *, may_change: Iterable[str] = ()) -> None
             if _debug():
                 raise
             fail(f"{type(e).__name__}: {_one_line(e)} (rerun with --debug for the traceback)", 1)
+        if _WATCH is not None and code < 128:  # an interrupted process stays watched
+            _WATCH.finish()
         if message is not None:
             print(message, file=sys.stderr, flush=True)
         if code:

@@ -5,7 +5,8 @@ The synthetic test config, and the image experiment's (`experiments.shapes3d` on
 per process, gloo collectives, a free port). Process 1 is SIGKILLed after a checkpoint;
 process 0 must then end by itself, promptly, with one error line (not wait at a barrier
 for minutes). The same command resumes the job on both processes, and its per-step
-losses equal a single-process run on two devices with the same global batch.
+losses equal a single-process run on two devices with the same global batch. A hung
+(SIGSTOPped) peer ends the job the same way, through the peer watch.
 """
 
 import json
@@ -168,3 +169,33 @@ def test_two_processes_die_together_resume_and_match_one_process(case, tmp_path)
     for key in ("mcc", "psnr", "infom", "dci_d"):
         if key in r_ref:
             np.testing.assert_allclose(r_run[key], r_ref[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_a_hung_peer_ends_the_job_with_one_error_line(tmp_path):
+    """SIGSTOP (a hung peer, no closed socket) right after a checkpoint, when process 0 is
+    likely in a checkpoint barrier: process 0 must end after QDJAX_HEARTBEAT_TIMEOUT (10 s)
+    with one `error:` line naming the silent process, not abort (SIGABRT) nor wait."""
+    run = str(tmp_path / "run")
+    _, _, _, _, kill_after, _ = CASES["synthetic"]
+    procs = _launch("synthetic", run)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and all(p.poll() is None for p in procs):
+            if any(s >= kill_after for s in _checkpoints(run)):
+                break
+            time.sleep(0.005)
+        assert all(p.poll() is None for p in procs), "the job ended before the stop"
+        procs[1].send_signal(signal.SIGSTOP)
+        stopped_at = time.time()
+        _, err0 = procs[0].communicate(timeout=120)
+        took = time.time() - stopped_at
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert procs[0].returncode == 1, err0[-2000:]
+    assert 9 < took < 60, f"process 0 ended {took:.0f} s after its peer hung"
+    errors = [ln for ln in err0.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "process 1 silent" in errors[0], err0[-2000:]
+    assert "Fatal Python error" not in err0 and "Traceback" not in err0
