@@ -444,6 +444,7 @@ class _PeerWatch(threading.Thread):
                 if self.finished.is_set():
                     return
                 _lost_peer(f"the coordinator cannot be reached: {_one_line(e)[:200]}")
+                return  # (_lost_peer ends the process; a stand-in may return)
             now = time.monotonic()
             for p in range(self.n):
                 if p == self.me or f"qdjax/done/{p}" in store:
@@ -453,6 +454,7 @@ class _PeerWatch(threading.Thread):
                     seen[p] = (value, now if p in seen else start)
                 elif now - seen[p][1] > self.timeout and not self.finished.is_set():
                     _lost_peer(f"process {p} silent for {now - seen[p][1]:.0f} s")
+                    return
 
     def finish(self) -> None:
         """This process ends normally: peers stop watching it, and it stops watching them."""

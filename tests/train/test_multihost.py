@@ -199,3 +199,85 @@ def test_a_hung_peer_ends_the_job_with_one_error_line(tmp_path):
     errors = [ln for ln in err0.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "process 1 silent" in errors[0], err0[-2000:]
     assert "Fatal Python error" not in err0 and "Traceback" not in err0
+
+
+class _Store:
+    """A fake coordination KV client: a dict, optionally failing, with a frozen peer."""
+
+    def __init__(self):
+        self.kv, self.fail, self.frozen = {}, False, set()
+
+    def key_value_set(self, key, value, allow_overwrite=False):
+        if self.fail:
+            raise RuntimeError("UNAVAILABLE: connection refused\nmore detail")
+        self.kv[key] = value
+
+    def key_value_dir_get(self, prefix):
+        if self.fail:
+            raise RuntimeError("UNAVAILABLE: connection refused")
+        return [(k, v) for k, v in self.kv.items() if k.startswith(prefix)]
+
+    def beat(self, p):  # a live peer bumps its own counter
+        if p not in self.frozen:
+            key = f"qdjax/beat/{p}"
+            self.kv[key] = str(int(self.kv.get(key, "0")) + 1)
+
+
+def _watch(monkeypatch, store, timeout=0.3):
+    from experiments import _cli
+
+    lost = []
+
+    def record(detail):
+        lost.append(detail)
+        watch.finished.set()  # stands in for os._exit: the thread ends
+
+    monkeypatch.setattr(_cli, "_lost_peer", record)
+    watch = _cli._PeerWatch(store, 0, 3, timeout, every=0.02)
+    return watch, lost
+
+
+def _drive(store, watch, seconds, peers=(1, 2)):
+    watch.start()
+    end = time.time() + seconds
+    while time.time() < end and watch.is_alive():
+        for p in peers:
+            store.beat(p)
+        time.sleep(0.01)
+    watch.finished.set()
+    watch.join(5)
+
+
+def test_peer_watch_names_the_silent_peer_and_ignores_live_and_done_ones(monkeypatch):
+    store = _Store()
+    watch, lost = _watch(monkeypatch, store)
+    _drive(store, watch, 1.0)
+    assert lost == [] and store.kv["qdjax/beat/0"] != "0"  # live peers: no alarm, own beats
+
+    store = _Store()
+    store.frozen.add(2)
+    watch, lost = _watch(monkeypatch, store)
+    _drive(store, watch, 2.0)
+    assert len(lost) == 1 and lost[0].startswith("process 2 silent for"), lost
+
+    store = _Store()
+    store.frozen.add(2)
+    store.kv["qdjax/done/2"] = "1"  # finished normally: not watched
+    watch, lost = _watch(monkeypatch, store)
+    _drive(store, watch, 1.0)
+    assert lost == []
+
+
+def test_peer_watch_ends_when_the_coordinator_is_gone_and_finish_marks_done(monkeypatch):
+    store = _Store()
+    watch, lost = _watch(monkeypatch, store)
+    store.fail = True
+    _drive(store, watch, 1.0)
+    assert len(lost) == 1 and lost[0].startswith("the coordinator cannot be reached: UNAVAILABLE")
+
+    store = _Store()
+    watch, lost = _watch(monkeypatch, store)
+    watch.start()
+    watch.finish()
+    watch.join(5)
+    assert not watch.is_alive() and store.kv["qdjax/done/0"] == "1" and lost == []
