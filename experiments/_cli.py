@@ -564,17 +564,31 @@ def _parse_flags(argv: list[str]) -> list[str]:
     return rest
 
 
+def _env_int(name: str, default: int | None = None, *, least: int = 0) -> int | None:
+    """An integer environment variable (>= `least`), or a one-line error naming it."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < least:
+        fail(f"{name}={raw!r}: must be a whole number >= {least} (unset it for the default)")
+    return value
+
+
 def _initialize_distributed() -> None:
     env = os.environ
     kwargs = {}
     if "JAX_NUM_PROCESSES" in env:
-        kwargs["num_processes"] = int(env["JAX_NUM_PROCESSES"])
+        kwargs["num_processes"] = _env_int("JAX_NUM_PROCESSES", least=1)
     if "JAX_PROCESS_ID" in env:
-        kwargs["process_id"] = int(env["JAX_PROCESS_ID"])
+        kwargs["process_id"] = _env_int("JAX_PROCESS_ID")
     # The job notices a dead or hung peer through `_PeerWatch` (one error line) after
     # QDJAX_HEARTBEAT_TIMEOUT s; JAX's own heartbeat, which aborts the process instead, is
     # kept as a backstop well beyond it.
-    timeout = int(env.get("QDJAX_HEARTBEAT_TIMEOUT", "30"))
+    timeout = _env_int("QDJAX_HEARTBEAT_TIMEOUT", 30, least=2)
     kwargs["heartbeat_timeout_seconds"] = 2 * timeout + 30
     jax.distributed.initialize(**kwargs)
     from jax._src import distributed as _distributed

@@ -153,9 +153,14 @@ def test_user_errors_are_one_line_each(tmp_path):
         "no_workdir": ([TEST_CONFIG], 2, "--workdir is required"),
         "in_use": ([TEST_CONFIG, f"--workdir={busy}"], 1, f"in use by pid {os.getpid()}"),
         "config_changed": ([TEST_CONFIG, f"--workdir={other}"], 2, "different config"),
+        "bad_heartbeat": ([TEST_CONFIG, wd], 2, "QDJAX_HEARTBEAT_TIMEOUT='soon': must be"),
     }
     cases["debug"] = (cases["misspelt_key"][0], 2, "")
-    env = {name: None for name in cases} | {"debug": {"QDJAX_DEBUG": "1"}}
+    env = {name: None for name in cases} | {
+        "debug": {"QDJAX_DEBUG": "1"},
+        # checked before jax.distributed.initialize (which would wait for the coordinator)
+        "bad_heartbeat": {"QDJAX_DISTRIBUTED": "1", "QDJAX_HEARTBEAT_TIMEOUT": "soon"},
+    }
     with WorkdirLock(str(busy)):
         outs = _run_all({name: (args, env[name]) for name, (args, _, _) in cases.items()})
     for name, (_, code, text) in cases.items():
