@@ -379,7 +379,7 @@ def _one_line(e: BaseException) -> str:
 
 
 # Held by whichever thread ends a distributed process first (the main thread's `fail`, or
-# the distributed client's lost-peer callback), so that the process prints one error line.
+# the peer watch's `_lost_peer`), so that the process prints one error line.
 _ENDING = threading.Lock()
 
 
@@ -593,10 +593,12 @@ def _initialize_distributed() -> None:
     jax.distributed.initialize(**kwargs)
     from jax._src import distributed as _distributed
 
+    client = getattr(getattr(_distributed, "global_state", None), "client", None)
+    if client is None or not hasattr(client, "key_value_dir_get"):
+        logging.warning("no JAX coordination client to watch peers with: JAX's heartbeat only")
+        return
     global _WATCH
-    _WATCH = _PeerWatch(
-        _distributed.global_state.client, jax.process_index(), jax.process_count(), timeout
-    )
+    _WATCH = _PeerWatch(client, jax.process_index(), jax.process_count(), timeout)
     _WATCH.start()
 
 
