@@ -103,10 +103,14 @@ def _losses(workdir):
     return [rows[t]["loss"] for t in sorted(rows) if "loss" in rows[t]]
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_two_processes_die_together_resume_and_match_one_process(case, tmp_path):
-    _, _, steps, _, kill_after, row = CASES[case]
-    ref, run = str(tmp_path / "ref"), str(tmp_path / "run")
+def _signal_peer_after_checkpoint(case, run, sig):
+    """Launches the job, sends `sig` to process 1 once a checkpoint at or after the case's
+    kill step exists, and waits for process 0 to end.
+
+    Returns `(procs, both alive at the signal, process 0's stderr, seconds from the signal
+    to process 0's end)`; every process is gone on return.
+    """
+    kill_after = CASES[case][4]
     procs = _launch(case, run)
     try:
         deadline = time.time() + 240
@@ -114,17 +118,27 @@ def test_two_processes_die_together_resume_and_match_one_process(case, tmp_path)
             if any(s >= kill_after for s in _checkpoints(run)):
                 break
             time.sleep(0.005)
-        procs[1].send_signal(signal.SIGKILL)
-        killed_at = time.time()
-        procs[1].wait(timeout=30)
-        assert procs[1].returncode == -signal.SIGKILL, "the job finished before the kill"
+        alive = all(p.poll() is None for p in procs)
+        procs[1].send_signal(sig)
+        sent_at = time.time()
+        if sig == signal.SIGKILL:
+            procs[1].wait(timeout=30)
         _, err0 = procs[0].communicate(timeout=120)
-        took = time.time() - killed_at
+        took = time.time() - sent_at
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+    return procs, alive, err0, took
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_two_processes_die_together_resume_and_match_one_process(case, tmp_path):
+    _, _, steps, _, kill_after, row = CASES[case]
+    ref, run = str(tmp_path / "ref"), str(tmp_path / "run")
+    procs, _, err0, took = _signal_peer_after_checkpoint(case, run, signal.SIGKILL)
+    assert procs[1].returncode == -signal.SIGKILL, "the job finished before the kill"
     assert procs[0].returncode not in (0, None), err0[-2000:]
     assert took < 60, f"process 0 outlived its peer by {took:.0f} s"
     assert "Traceback" not in err0
@@ -176,24 +190,8 @@ def test_a_hung_peer_ends_the_job_with_one_error_line(tmp_path):
     likely in a checkpoint barrier: process 0 must end after QDJAX_HEARTBEAT_TIMEOUT (10 s)
     with one `error:` line naming the silent process, not abort (SIGABRT) nor wait."""
     run = str(tmp_path / "run")
-    _, _, _, _, kill_after, _ = CASES["synthetic"]
-    procs = _launch("synthetic", run)
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline and all(p.poll() is None for p in procs):
-            if any(s >= kill_after for s in _checkpoints(run)):
-                break
-            time.sleep(0.005)
-        assert all(p.poll() is None for p in procs), "the job ended before the stop"
-        procs[1].send_signal(signal.SIGSTOP)
-        stopped_at = time.time()
-        _, err0 = procs[0].communicate(timeout=120)
-        took = time.time() - stopped_at
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+    procs, alive, err0, took = _signal_peer_after_checkpoint("synthetic", run, signal.SIGSTOP)
+    assert alive, "the job ended before the stop"
     assert procs[0].returncode == 1, err0[-2000:]
     assert 9 < took < 60, f"process 0 ended {took:.0f} s after its peer hung"
     errors = [ln for ln in err0.splitlines() if ln.startswith("error:")]
