@@ -140,6 +140,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.fixed_weights = ""
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 1500  # scaled from the recipes' 3000 (warm-up/ramp scaled alike)
+    # restarts per run, the one with the lowest training objective kept (train.restarts);
+    # every method gets the same number, tuning runs included
+    c.train.restarts = 1
     c.num_bootstrap = 2000
     # extra paired comparisons in the report, "a:b,..." (e.g. "cliff_rank:cliff"): MCC of a
     # minus b on the seeds both finished, with the bootstrap interval
@@ -185,11 +188,17 @@ def tunable(method: str) -> bool:
 
 
 def setting_config(
-    setting: str, method: str, seed: int, *, num_steps: int | None = None, weight=None
+    setting: str,
+    method: str,
+    seed: int,
+    *,
+    num_steps: int | None = None,
+    weight=None,
+    restarts: int = 1,
 ) -> ml_collections.ConfigDict:
     """`configs/default.py:<method>` with the setting's overrides, `seed`, the run length
-    (the method's warm-up, ramp and learning-rate decay scaled by `num_steps / 3000`) and the
-    regularizer weight."""
+    (the method's warm-up, ramp and learning-rate decay scaled by `num_steps / 3000`), the
+    regularizer weight and the number of restarts."""
     if setting not in SETTINGS:
         raise ValueError(f"unknown setting {setting!r}; use one of {sorted(SETTINGS)}")
     cfg = default.get_config(method)
@@ -207,6 +216,7 @@ def setting_config(
                 cfg[section][name] = int(round(v * num_steps / base))
     if weight is not None:
         cfg.loss.regularizer_weight = float(weight)
+    cfg.train.restarts = int(restarts)
     cfg.train.progress = False
     cfg.eval.plot = False
     return cfg
@@ -318,7 +328,12 @@ def tuning_jobs(c, workdir: str):
         for w in c.candidates.split(","):
             for seed in parse_seeds(c.tuning_seeds):
                 cfg = setting_config(
-                    c.tune_setting, method, seed, num_steps=c.train.num_steps, weight=float(w)
+                    c.tune_setting,
+                    method,
+                    seed,
+                    num_steps=c.train.num_steps,
+                    weight=float(w),
+                    restarts=c.train.restarts,
                 )
                 wd = os.path.join(workdir, "tune", c.tune_setting, method, f"w{w}", f"seed_{seed}")
                 yield (method, float(w), seed), cfg, wd
@@ -344,7 +359,14 @@ def evaluation_jobs(c, workdir: str, chosen: dict):
         for method in c.methods.split(","):
             w = chosen.get(method, {}).get("weight")
             for seed in parse_seeds(seeds):
-                cfg = setting_config(setting, method, seed, num_steps=c.train.num_steps, weight=w)
+                cfg = setting_config(
+                    setting,
+                    method,
+                    seed,
+                    num_steps=c.train.num_steps,
+                    weight=w,
+                    restarts=c.train.restarts,
+                )
                 yield (
                     (setting, method, seed),
                     cfg,
@@ -380,6 +402,8 @@ def _validate(c) -> None:
         raise ValueError(f"--config.tuning_seeds and evaluation seeds overlap: {sorted(tune & ev)}")
     if c.train.num_steps < 100:
         raise ValueError(f"--config.train.num_steps must be >= 100; got {c.train.num_steps}")
+    if c.train.restarts < 1:
+        raise ValueError(f"--config.train.restarts must be >= 1; got {c.train.restarts}")
     try:
         [float(w) for w in c.candidates.split(",")]
     except ValueError:
@@ -501,9 +525,12 @@ def report(
         if not seeds:  # runs still in progress: no seed finished by every method yet
             continue
         steps = {r["steps"] for v in by_method.values() for r in v.values()}
+        starts = {len(r.get("restarts", ())) or 1 for v in by_method.values() for r in v.values()}
         lines += [
             f"### {setting} (evaluation seeds {seeds[0]}-{seeds[-1]}, n = {len(seeds)}, "
-            f"{'/'.join(map(str, sorted(steps)))} steps)",
+            f"{'/'.join(map(str, sorted(steps)))} steps"
+            + (f", {'/'.join(map(str, sorted(starts)))} restarts" if starts != {1} else "")
+            + ")",
             "",
         ]
         head = "| method | " + " | ".join(n for _, n, _ in _COLUMNS)

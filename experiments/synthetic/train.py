@@ -73,6 +73,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"must be between 1 and data.num_train ({d.num_train}); got {t.batch_size}",
     )
     _cli.validate_train(t)
+    require(t.restarts >= 1, "train.restarts", f"must be >= 1; got {t.restarts}")
     require(t.weight_decay >= 0, "train.weight_decay", f"must be >= 0; got {t.weight_decay}")
     require(t.clip_value >= 0, "train.clip_value", f"must be >= 0 (0 = none); got {t.clip_value}")
     require(
@@ -127,17 +128,57 @@ def make_dataset(config: ml_collections.ConfigDict) -> data.SyntheticDataset:
     )
 
 
-def build(config: ml_collections.ConfigDict, recipe: methods.Recipe, obs_dim: int):
-    """The registry's model, modules and train step for `recipe` on an MLP of this config."""
+RESTART_SEED_STRIDE = 1000  # restart r initializes the model from seed + r * stride
+
+
+def build(
+    config: ml_collections.ConfigDict, recipe: methods.Recipe, obs_dim: int, restart: int = 0
+):
+    """The registry's model, modules and train step for `recipe` on an MLP of this config.
+
+    `restart` r of `train.restarts`: the model is initialized from `seed + r * 1000` (restart
+    0 is the plain run) and a method with a start of its own takes start r (`grid_flow`: the
+    flow's fixed rotation, `qdjax.nn.start_rotation`).
+    """
     arch = methods.Architecture(
         (obs_dim,),
         config.model.num_latents,
         "mlp",
         # cells_per_axis: the grid's known size, for methods that model it (grid_flow)
-        {"hidden": tuple(config.model.hidden), "cells_per_axis": config.data.cells_per_dim},
+        {
+            "hidden": tuple(config.model.hidden),
+            "cells_per_axis": config.data.cells_per_dim,
+            "start": restart,
+            "num_starts": config.train.restarts,
+        },
         dataset_size=config.data.num_train,
     )
-    return methods.build(recipe, arch, config.seed)
+    return methods.build(recipe, arch, config.seed + RESTART_SEED_STRIDE * restart)
+
+
+def selection_loss(built, x: np.ndarray, s: np.ndarray, *, batch_size: int, step: int, seed: int):
+    """The method's own training objective at `step`, averaged over the full batches of `(x, s)`.
+
+    Unsupervised (the factors `s` are passed along as the training batches carry them, and no
+    objective of the registry reads them): what `train.restarts` ranks restarts by. For
+    `grid_flow` it is the negative log-likelihood at the final temperature.
+    """
+    if built.objective is None:
+        raise ValueError("selection_loss needs a method trained on one objective")
+    graphdef, state = nnx.split(built.model)
+    key = jax.random.key(seed)
+
+    @jax.jit
+    def loss(state, xb, sb):
+        value, _ = built.objective(nnx.merge(graphdef, state), data.Batch(xb, sb), key, step)
+        return value
+
+    n = (len(x) // batch_size) * batch_size
+    values = [
+        float(loss(state, x[i : i + batch_size], s[i : i + batch_size]))
+        for i in range(0, n, batch_size)
+    ]
+    return float(np.mean(values))
 
 
 def quantized_cells(z: np.ndarray, cells_true: np.ndarray) -> metrics.CellAccuracyResult:
@@ -165,9 +206,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     source = data.ArraySource(
         x_train, s_train, batch_size=config.train.batch_size, seed=config.seed
     )
-    built = build(config, recipe, ds.x.shape[1])
-    if hasattr(built.model, "data_init"):  # data-dependent initialization (grid_flow's prior)
-        built.model.data_init(x_train)
     tc = config.train
 
     def encode(model, x):
@@ -183,15 +221,53 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             "mcc_spearman": metrics.mcc(z, s_eval, correlation="spearman").score,
         }
 
-    result = qtrain.train(
-        built.modules,
-        built.step,
-        source,
-        workdir=workdir,
-        seed=config.seed,
-        eval_fn=eval_fn,
-        **_cli.loop_kwargs(tc),
-    )
+    def fit(restart: int, wd: str):
+        built = build(config, recipe, ds.x.shape[1], restart)
+        if tc.restarts > 1 and built.objective is None:
+            raise _cli.ConfigError(
+                f"--config.train.restarts ranks restarts by the method's objective, and "
+                f"{config.method!r} has none (it is trained adversarially); set "
+                "--config.train.restarts=1"
+            )
+        if hasattr(built.model, "data_init"):  # data-dependent start (grid_flow's prior)
+            built.model.data_init(x_train)
+        result = qtrain.train(
+            built.modules,
+            built.step,
+            source,
+            workdir=wd,
+            seed=config.seed,
+            eval_fn=eval_fn,
+            **_cli.loop_kwargs(tc),
+        )
+        return built, result
+
+    restarts = []
+    if tc.restarts == 1:
+        _, result = fit(0, workdir)
+    else:
+        # every restart trains in its own workdir (each resumes on its own); the one with the
+        # lowest training objective on the training set is kept: unsupervised model selection
+        best = None
+        for r in range(tc.restarts):
+            built, res = fit(r, os.path.join(workdir, f"restart_{r}"))
+            built = built._replace(model=res.modules[0])
+            score = selection_loss(
+                built, x_train, s_train, batch_size=tc.batch_size, step=res.step, seed=config.seed
+            )
+            z_r = encode(res.modules[0], x_eval)
+            restarts.append(
+                {
+                    "restart": r,
+                    "selection_loss": score,
+                    "mcc_pearson": metrics.mcc(z_r, s_eval).score,  # reported, never used
+                }
+            )
+            logging.info("restart %d: selection loss %.5f", r, score)
+            if best is None or score < best[0]:
+                best = (score, r, res)
+        result = best[2]
+        logging.info("restart %d kept (lowest selection loss)", best[1])
     model = result.modules[0]
     z = encode(model, x_eval)
     pearson = metrics.mcc(z, s_eval)
@@ -219,6 +295,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
         "recipe": recipe.to_json(),
     }
+    if restarts:
+        results["restarts"] = restarts
+        results["restart_kept"] = min(restarts, key=lambda r: r["selection_loss"])["restart"]
     if hasattr(model, "cells"):  # a likelihood model with its own grid (grid_flow)
         own = np.asarray(jax.jit(lambda m, x: m.cells(x))(model, x_eval))
         results["cell_accuracy_model"] = metrics.quantized_cell_accuracy(own, cells_eval).accuracy

@@ -118,6 +118,9 @@ def _build(recipe: Recipe, arch: Architecture, seed: int) -> Built:
         raise ValueError(
             f"model.flow_width and model.flow_layers must be >= 1; got {width}, {layers}"
         )
+    # restart `start` of `num_starts` (experiments.synthetic's train.restarts) starts the flow
+    # from its own fixed rotation; restart 0 is the identity
+    start, num_starts = int(arch.options.get("start", 0)), int(arch.options.get("num_starts", 1))
     model = parts.create(
         nn.GridFlow,
         d,
@@ -125,6 +128,7 @@ def _build(recipe: Recipe, arch: Architecture, seed: int) -> Built:
         num_layers=layers,
         hidden=(width, width),
         prior_lr_scale=float(recipe["model.prior_lr_scale"]),
+        rotation=nn.start_rotation(d, start, num_starts, seed),
         seed=seed,
     )
     decay = int(recipe["train.lr_decay_steps"])
@@ -136,7 +140,8 @@ def _build(recipe: Recipe, arch: Architecture, seed: int) -> Built:
         clip_norm=float(recipe["train.clip_norm"]) or None,
     )
     optimizer = nnx.Optimizer(model, opt, wrt=nnx.Param)
-    return Built(model, (model, optimizer), qtrain.make_train_step(grid_flow_objective(recipe)))
+    objective = grid_flow_objective(recipe)
+    return Built(model, (model, optimizer), qtrain.make_train_step(objective), objective)
 
 
 register(

@@ -218,4 +218,4 @@ def optimizer(recipe: Recipe):
 def single_optimizer(model, recipe: Recipe, objective: Callable) -> Built:
     """`Built` for a model trained by one optimizer on one objective."""
     opt = nnx.Optimizer(model, optimizer(recipe), wrt=nnx.Param)
-    return Built(model, (model, opt), qtrain.make_train_step(objective))
+    return Built(model, (model, opt), qtrain.make_train_step(objective), objective)

@@ -75,11 +75,15 @@ class Built(NamedTuple):
       model: the model (also `modules[0]`); evaluation reads `model.encode(x)`.
       modules: the NNX modules the engine splits once (model first, then its optimizers).
       step: `step(graphdef, state, batch, key) -> (state, aux)`.
+      objective: `objective(model, batch, key, step) -> (loss, aux)` that `step` minimizes,
+        for methods trained on one objective (None for adversarial ones): restarts are ranked
+        by it (`experiments.synthetic`'s `train.restarts`).
     """
 
     model: Any
     modules: tuple
     step: Callable
+    objective: Callable | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,7 +23,14 @@ from qdjax.nn._factorqvae import (
     factorqvae,
     factorvae,
 )
-from qdjax.nn._flows import CouplingFlow, FlowOutput, GridFlow, GridPrior
+from qdjax.nn._flows import (
+    CouplingFlow,
+    FixedRotation,
+    FlowOutput,
+    GridFlow,
+    GridPrior,
+    start_rotation,
+)
 from qdjax.nn._mlp import MLP
 from qdjax.nn._models import (
     Critic,
@@ -55,9 +62,11 @@ from qdjax.nn._tripod import TanhRoundQuantizer, TripodAutoencoder, tripod
 
 __all__ = [
     "CouplingFlow",
+    "FixedRotation",
     "FlowOutput",
     "GridFlow",
     "GridPrior",
+    "start_rotation",
     "FactorQVAE",
     "FactorVAE",
     "RelaxedScalarQuantizer",

@@ -14,7 +14,10 @@ Coupling layer `i` keeps one half of the coordinates (`a`: the first `d // 2` on
 the rest on odd ones) and maps the other half `b` by
 :math:`x_b \leftarrow x_b \odot e^{s(x_a)} + t(x_a)`, :math:`s = 2\tanh(o/2)` bounded;
 :math:`\log\lvert\det J\rvert = \sum s`. The conditioners' last layer starts at zero, so the
-flow starts as the identity.
+flow starts as the identity, or as a fixed rotation `R` applied first (`rotation`; not trained,
+:math:`\lvert\det R\rvert = 1` adds nothing to the log-determinant): the likelihood has
+non-truth basins that gradient descent from one start does not leave, and restarts from
+different rotations (:func:`start_rotation`), ranked by likelihood, reach different ones.
 """
 
 from __future__ import annotations
@@ -47,6 +50,36 @@ class FlowOutput(NamedTuple):
     log_det: Array
 
 
+class FixedRotation(nnx.Variable):
+    """A constant orthogonal matrix of a flow (saved with the model, never trained)."""
+
+
+def start_rotation(num_dims: int, index: int, count: int, seed: int = 0) -> np.ndarray:
+    """The orthogonal start `R` of restart `index` of `count` (`float32 [d, d]`).
+
+    Restart 0 is the identity. In 2-D restart `i` is the rotation by `i * 90 / count`
+    degrees: rotations by multiples of 90 degrees only permute and reverse the axes, so the
+    starts are evenly spread over everything a start can change. In `d > 2` dimensions
+    restart `i > 0` is a Haar-random rotation (determinant +1) drawn from `(seed, i)`.
+    """
+    if num_dims < 1 or count < 1 or not 0 <= index < count:
+        raise ValueError(
+            f"start_rotation needs num_dims >= 1, count >= 1 and 0 <= index < count; "
+            f"got {num_dims}, {index}, {count}"
+        )
+    if index == 0 or num_dims == 1:
+        return np.eye(num_dims, dtype=np.float32)
+    if num_dims == 2:
+        a = np.deg2rad(90.0 * index / count)
+        return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]], np.float32)
+    g = np.random.default_rng((int(seed), int(index))).standard_normal((num_dims, num_dims))
+    q, r = np.linalg.qr(g)
+    q = q * np.sign(np.diag(r))  # Haar: fix the signs of the QR factorization
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q.astype(np.float32)
+
+
 class _Conditioner(nnx.Module):
     """GELU MLP `in -> hidden... -> 2 * out`, last layer initialized at zero."""
 
@@ -74,10 +107,13 @@ class CouplingFlow(nnx.Module):
       num_dims: `d`.
       num_layers: coupling layers (alternating halves).
       hidden: conditioner hidden widths.
+      rotation: optional orthogonal `[d, d]` matrix `R` applied first (`x -> x R`), fixed.
       rngs: NNX random streams.
     """
 
-    def __init__(self, num_dims: int, *, num_layers: int = 12, hidden=(128, 128), rngs):
+    def __init__(
+        self, num_dims: int, *, num_layers: int = 12, hidden=(128, 128), rotation=None, rngs
+    ):
         if num_dims < 2:
             raise ValueError(f"a coupling flow needs num_dims >= 2; got {num_dims}")
         if num_layers < 1:
@@ -93,9 +129,19 @@ class CouplingFlow(nnx.Module):
         self.layers = nnx.List(
             [_Conditioner(len(a), hidden, len(b), rngs=rngs) for a, b in self.splits]
         )
+        r = np.eye(num_dims, dtype=np.float32) if rotation is None else np.asarray(rotation)
+        if r.shape != (num_dims, num_dims) or not np.allclose(
+            r @ r.T, np.eye(num_dims), atol=1e-4
+        ):
+            raise ValueError(
+                f"rotation must be an orthogonal [{num_dims}, {num_dims}] matrix "
+                f"(e.g. qdjax.nn.start_rotation); got shape {r.shape}"
+            )
+        self.rotation = FixedRotation(jnp.asarray(r, jnp.float32))
 
     def forward(self, x: Array) -> tuple[Array, Array]:
         """`(z, log|det J|)` for `x: [batch, d]`."""
+        x = x @ self.rotation[...]
         log_det = jnp.zeros(x.shape[:1], x.dtype)
         for (a, b), layer in zip(self.splits, self.layers):
             s, t = layer(x[:, list(a)])
@@ -108,7 +154,7 @@ class CouplingFlow(nnx.Module):
         for (a, b), layer in zip(reversed(self.splits), reversed(self.layers)):
             s, t = layer(z[:, list(a)])
             z = z.at[:, list(b)].set((z[:, list(b)] - t) * jnp.exp(-s))
-        return z
+        return z @ self.rotation[...].T
 
 
 class GridPrior(nnx.Module):
@@ -188,7 +234,8 @@ class GridFlow(nnx.Module):
     """Coupling-flow encoder + grid prior: `model(x)` -> :class:`FlowOutput`.
 
     `encode(x)` is the code; `cells(x)` the model's own grid cells of `x`;
-    `log_prob(x, temperature)` the exact log-likelihood of the observations.
+    `log_prob(x, temperature)` the exact log-likelihood of the observations. `rotation`: the
+    flow's fixed orthogonal start (:func:`start_rotation`; default identity).
     """
 
     def __init__(
@@ -200,9 +247,12 @@ class GridFlow(nnx.Module):
         hidden: Sequence[int] = (128, 128),
         span: float = 2.5,
         prior_lr_scale: float = 1.0,
+        rotation=None,
         rngs: nnx.Rngs,
     ):
-        self.flow = CouplingFlow(num_dims, num_layers=num_layers, hidden=tuple(hidden), rngs=rngs)
+        self.flow = CouplingFlow(
+            num_dims, num_layers=num_layers, hidden=tuple(hidden), rotation=rotation, rngs=rngs
+        )
         self.prior = GridPrior(num_dims, num_cells, span=span, param_scale=prior_lr_scale)
 
     def encode(self, x: Array) -> Array:

@@ -44,6 +44,9 @@ def get_config(method: str | None = None) -> ml_collections.ConfigDict:
     c.train.log_every = 100
     c.train.eval_every = 0
     c.train.progress = True
+    # > 1: train this many restarts (model seed + r * 1000; grid_flow: its own start rotation
+    # each) and keep the one with the lowest training objective on the training set
+    c.train.restarts = 1
 
     # Recipe settings: empty here = the method's value in qdjax.methods; set one to override it,
     # e.g. --config.loss.regularizer_weight=0.3 (loss.*: term weights, warm-up, Cliff's knobs;
