@@ -130,9 +130,7 @@ class CouplingFlow(nnx.Module):
             [_Conditioner(len(a), hidden, len(b), rngs=rngs) for a, b in self.splits]
         )
         r = np.eye(num_dims, dtype=np.float32) if rotation is None else np.asarray(rotation)
-        if r.shape != (num_dims, num_dims) or not np.allclose(
-            r @ r.T, np.eye(num_dims), atol=1e-4
-        ):
+        if r.shape != (num_dims, num_dims) or not np.allclose(r @ r.T, np.eye(num_dims), atol=1e-4):
             raise ValueError(
                 f"rotation must be an orthogonal [{num_dims}, {num_dims}] matrix "
                 f"(e.g. qdjax.nn.start_rotation); got shape {r.shape}"

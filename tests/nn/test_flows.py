@@ -10,13 +10,14 @@ from flax import nnx
 from qdjax import nn
 
 
-def _perturbed_flow(d, seed=0):
-    flow = nn.CouplingFlow(d, num_layers=4, hidden=(16, 16), rngs=nnx.Rngs(seed))
-    graphdef, state = nnx.split(flow)
-    leaves, tree = jax.tree.flatten(state)
+def _perturbed_flow(d, seed=0, rotation=None):
+    """A flow with every trained parameter perturbed (its fixed rotation kept)."""
+    flow = nn.CouplingFlow(d, num_layers=4, hidden=(16, 16), rotation=rotation, rngs=nnx.Rngs(seed))
+    graphdef, params, rest = nnx.split(flow, nnx.Param, ...)
+    leaves, tree = jax.tree.flatten(params)
     keys = jax.random.split(jax.random.key(seed), len(leaves))
     leaves = [v + 0.3 * jax.random.normal(k, v.shape) for v, k in zip(leaves, keys)]
-    return nnx.merge(graphdef, jax.tree.unflatten(tree, leaves))
+    return nnx.merge(graphdef, jax.tree.unflatten(tree, leaves), rest)
 
 
 def test_flow_starts_as_the_identity():
@@ -69,3 +70,47 @@ def test_grid_flow_output_and_errors():
         nn.CouplingFlow(1, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="num_cells"):
         nn.GridPrior(2, 0)
+
+
+def test_start_rotations():
+    np.testing.assert_array_equal(nn.start_rotation(3, 0, 4), np.eye(3))
+    # 2-D: evenly spread over the 90 degrees that a start can change
+    for i, deg in enumerate([0.0, 22.5, 45.0, 67.5]):
+        a = np.deg2rad(deg)
+        want = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        np.testing.assert_allclose(nn.start_rotation(2, i, 4), want, atol=1e-6)
+    r = nn.start_rotation(4, 2, 3, seed=5)
+    np.testing.assert_allclose(r @ r.T, np.eye(4), atol=1e-5)
+    assert np.linalg.det(r) == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_array_equal(r, nn.start_rotation(4, 2, 3, seed=5))  # pure in (seed, i)
+    assert not np.allclose(r, nn.start_rotation(4, 2, 3, seed=6))
+    with pytest.raises(ValueError, match="0 <= index < count"):
+        nn.start_rotation(2, 4, 4)
+
+
+def test_rotated_flow_is_the_flow_of_the_rotated_input():
+    """A fixed rotation R first: forward(x) = plain flow(x R), the same log-determinant
+    (|det R| = 1), and the inverse undoes both."""
+    rot = nn.start_rotation(3, 1, 2, seed=0)
+    rotated = _perturbed_flow(3, rotation=rot)
+    plain = _perturbed_flow(3)  # same seed: the same coupling layers
+    x = jax.random.normal(jax.random.key(3), (6, 3))
+    z, log_det = rotated.forward(x)
+    z0, log_det0 = plain.forward(x @ jnp.asarray(rot))
+    np.testing.assert_allclose(np.asarray(z), np.asarray(z0), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(log_det), np.asarray(log_det0), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(rotated.inverse(z)), np.asarray(x), atol=1e-4)
+    with pytest.raises(ValueError, match="orthogonal"):
+        nn.CouplingFlow(2, num_layers=1, hidden=(4,), rotation=2 * np.eye(2), rngs=nnx.Rngs(0))
+
+
+def test_the_rotation_is_not_trained():
+    model = nn.GridFlow(
+        2, 3, num_layers=2, hidden=(8,), rotation=nn.start_rotation(2, 1, 2), rngs=nnx.Rngs(0)
+    )
+    params = nnx.state(model, nnx.Param)
+    assert not any(
+        "rotation" in "/".join(map(str, path))
+        for path, _ in jax.tree_util.tree_leaves_with_path(params)
+    )
+    np.testing.assert_allclose(np.asarray(model.flow.rotation[...]), nn.start_rotation(2, 1, 2))
