@@ -245,3 +245,30 @@ def test_restarts_errors_name_the_flag(tmp_path):
     cfg.train.restarts = 2
     with pytest.raises(ConfigError, match=r"^--config\.train\.restarts .*factorvae"):
         train.train_and_evaluate(cfg, str(tmp_path / "f"))
+
+
+def test_restarts_table(tmp_path):
+    from experiments.synthetic import restarts
+
+    runs = {  # (selection loss, MCC) per restart
+        "a": [(1.0, 0.7), (0.5, 0.9), (2.0, 0.6)],  # ranking right: keeps the best
+        "b": [(0.2, 0.6), (0.4, 0.8), (0.3, 0.7)],  # ranking inverted: keeps the worst
+    }
+    for name, rs in runs.items():
+        wd = tmp_path / name
+        wd.mkdir()
+        r = {
+            "restarts": [
+                {"restart": i, "selection_loss": lo, "mcc_pearson": m}
+                for i, (lo, m) in enumerate(rs)
+            ]
+        }
+        (wd / "results.json").write_text(json.dumps(r))
+    (tmp_path / "c").mkdir()  # unfinished: skipped
+    rows = restarts.load([str(tmp_path / "*")])
+    assert [os.path.basename(r["workdir"]) for r in rows] == ["a", "b"]
+    text = restarts.table(rows)
+    assert "| 3 | 1 | 90.0 | 70.0 | 90.0 | -1.00 |" in text
+    assert "| 3 | 0 | 60.0 | 60.0 | 80.0 | +1.00 |" in text
+    assert "Kept minus restart 0: +10.0 points (higher on 1, lower on 0 of 2 runs)" in text
+    assert "is 10.0 points above the kept one" in text

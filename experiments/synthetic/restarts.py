@@ -1,0 +1,108 @@
+"""Did ranking restarts by the training objective pick the good ones? (`train.restarts`)
+
+A run with `--config.train.restarts=K` trains K restarts and keeps the one with the lowest
+training objective on the training set (unsupervised). Its `results.json` lists every
+restart's selection loss and held-out MCC (the MCC is reported, never used). This script
+tabulates, per run: the kept restart's MCC, restart 0's (what a single run gives), the best
+of the K (an oracle that reads the true latents: the most restarts could give) and the
+Spearman correlation of selection loss and MCC over the restarts (negative: a lower loss goes
+with a higher MCC, the ranking works):
+
+    python -m experiments.synthetic.restarts \\
+        --workdirs='runs/protocol_gf_r4/eval/2d/grid_flow/seed_*' \\
+        --out=experiments/synthetic/results/restarts_grid_flow.md
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+
+import numpy as np
+from absl import app, flags
+
+_WORKDIRS, _OUT = None, None
+
+
+def _define_flags() -> None:
+    """Defines this script's flags (only when run as a program, so importing it is free)."""
+    global _WORKDIRS, _OUT
+    _WORKDIRS = flags.DEFINE_list("workdirs", [], "Glob patterns of finished workdirs.")
+    _OUT = flags.DEFINE_string("out", "", "Markdown file to write (empty: print only).")
+
+
+def load(patterns: list[str]) -> list[dict]:
+    """`results.json` of every matched workdir made with restarts, sorted by path."""
+    rows = []
+    for path in sorted({p for pat in patterns for p in glob.glob(pat)}):
+        f = os.path.join(path, "results.json")
+        if not os.path.exists(f):
+            continue
+        with open(f) as fh:
+            r = json.load(fh)
+        if len(r.get("restarts", ())) > 1:
+            r["workdir"] = path
+            rows.append(r)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """One line per run, then the means (MCC in points) and the kept-minus-restart-0 mean."""
+    from scipy.stats import spearmanr
+
+    lines = [
+        "| workdir | restarts | kept | MCC kept | MCC restart 0 | MCC best (oracle) "
+        "| Spearman(loss, MCC) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    kept, first, best, rhos = [], [], [], []
+    for r in rows:
+        rs = sorted(r["restarts"], key=lambda x: x["restart"])
+        k = min(rs, key=lambda x: x["selection_loss"])
+        mcc = np.array([x["mcc_pearson"] for x in rs])
+        loss = np.array([x["selection_loss"] for x in rs])
+        rho = float(spearmanr(loss, mcc)[0]) if len(rs) > 2 else float("nan")
+        kept.append(k["mcc_pearson"])
+        first.append(mcc[0])
+        best.append(mcc.max())
+        rhos.append(rho)
+        lines.append(
+            f"| {r['workdir']} | {len(rs)} | {k['restart']} | {100 * kept[-1]:.1f} | "
+            f"{100 * first[-1]:.1f} | {100 * best[-1]:.1f} | {rho:+.2f} |"
+        )
+    if rows:
+        kept, first, best = (100 * np.array(v) for v in (kept, first, best))
+        spread = kept.std(ddof=1) if len(rows) > 1 else 0.0
+        lines.append(
+            f"| **mean over {len(rows)}** | | | {kept.mean():.1f} ± {spread:.1f} "
+            f"| {first.mean():.1f} | {best.mean():.1f} | {np.nanmean(rhos):+.2f} |"
+        )
+        d = kept - first
+        lines.append(
+            f"\nKept minus restart 0: {d.mean():+.1f} points (higher on {int(np.sum(d > 0))}, "
+            f"lower on {int(np.sum(d < 0))} of {len(rows)} runs); the oracle best of the restarts "
+            f"is {(best - kept).mean():.1f} points above the kept one."
+        )
+    return "\n".join(lines)
+
+
+def main(argv) -> int:
+    del argv
+    if not _WORKDIRS.value:
+        print("--workdirs is required (glob patterns of finished workdirs)", file=sys.stderr)
+        return 2
+    rows = load(_WORKDIRS.value)
+    if not rows:
+        print(f"no finished runs with restarts match {_WORKDIRS.value}", file=sys.stderr)
+        return 1
+    from experiments import _cli
+
+    print(_cli.write_report(_OUT.value, "experiments.synthetic.restarts", table(rows)))
+    return 0
+
+
+if __name__ == "__main__":
+    _define_flags()
+    app.run(lambda argv: sys.exit(main(argv)))
