@@ -74,9 +74,8 @@ def table(rows: list[dict]) -> str:
         )
     if rows:
         kept, first, best = (100 * np.array(v) for v in (kept, first, best))
-        spread = kept.std(ddof=1) if len(rows) > 1 else 0.0
-        lines.append(
-            f"| **mean over {len(rows)}** | | | {kept.mean():.1f} ± {spread:.1f} "
+        lines.append(  # ± the population std, as the protocol's tables
+            f"| **mean over {len(rows)}** | | | {kept.mean():.1f} ± {kept.std():.1f} "
             f"| {first.mean():.1f} | {best.mean():.1f} | {np.nanmean(rhos):+.2f} |"
         )
         d = kept - first
