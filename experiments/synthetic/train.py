@@ -255,6 +255,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             score = selection_loss(
                 built, x_train, s_train, batch_size=tc.batch_size, step=res.step, seed=config.seed
             )
+            if not np.isfinite(score):  # never kept over a finite one
+                score = float("inf")
             z_r = encode(res.modules[0], x_eval)
             restarts.append(
                 {
