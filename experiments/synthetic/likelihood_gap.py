@@ -32,8 +32,9 @@ def _define_flags() -> None:
     _OUT = flags.DEFINE_string("out", "", "Markdown file to write (empty: print only).")
 
 
-def load(patterns: list[str]) -> list[dict]:
-    """`results.json` of every matched workdir that has a model NLL, sorted by path."""
+def load_results(patterns: list[str], keep) -> list[dict]:
+    """`results.json` of every workdir matched by the glob `patterns` for which `keep(r)`,
+    sorted by path, each with its `workdir` added (unfinished workdirs are skipped)."""
     rows = []
     for path in sorted({p for pat in patterns for p in glob.glob(pat)}):
         f = os.path.join(path, "results.json")
@@ -41,10 +42,15 @@ def load(patterns: list[str]) -> list[dict]:
             continue
         with open(f) as fh:
             r = json.load(fh)
-        if "nll_model" in r and "nll_truth" in r:
+        if keep(r):
             r["workdir"] = path
             rows.append(r)
     return rows
+
+
+def load(patterns: list[str]) -> list[dict]:
+    """`results.json` of every matched workdir that has a model NLL, sorted by path."""
+    return load_results(patterns, lambda r: "nll_model" in r and "nll_truth" in r)
 
 
 def table(rows: list[dict]) -> str:

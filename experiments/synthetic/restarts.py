@@ -15,13 +15,12 @@ with a higher MCC, the ranking works):
 
 from __future__ import annotations
 
-import glob
-import json
-import os
 import sys
 
 import numpy as np
 from absl import app, flags
+
+from experiments.synthetic import likelihood_gap
 
 _WORKDIRS, _OUT = None, None
 
@@ -35,17 +34,7 @@ def _define_flags() -> None:
 
 def load(patterns: list[str]) -> list[dict]:
     """`results.json` of every matched workdir made with restarts, sorted by path."""
-    rows = []
-    for path in sorted({p for pat in patterns for p in glob.glob(pat)}):
-        f = os.path.join(path, "results.json")
-        if not os.path.exists(f):
-            continue
-        with open(f) as fh:
-            r = json.load(fh)
-        if len(r.get("restarts", ())) > 1:
-            r["workdir"] = path
-            rows.append(r)
-    return rows
+    return likelihood_gap.load_results(patterns, lambda r: len(r.get("restarts", ())) > 1)
 
 
 def table(rows: list[dict]) -> str:
