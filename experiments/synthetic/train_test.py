@@ -190,6 +190,39 @@ def test_likelihood_gap_table(tmp_path):
     assert "+0.200" in text and "-0.100" in text and "+0.500" in text
     assert "below the truth's: 1 of 3" in text
     assert "Spearman correlation of gap and MCC: -1.00" in text  # larger gap, lower MCC
+    assert "truth code" not in text  # no truth-code NLL: no such columns
+    for r, code in zip(rows, (1.1, 0.95, 2.2)):
+        r["nll_truth_code"] = code
+    text = likelihood_gap.table(rows)
+    assert "| +0.100 | +0.100 |" in text  # seed 0: truth code 0.1 above the truth, fit 0.1 above it
+    assert "| -0.050 | -0.050 |" in text  # seed 1: truth code -0.05, fit 0.9 - 0.95
+    assert "below the truth code's (the recipe's objective prefers the fitted code to the " in text
+    assert "truth): 2 of 3" in text
+
+
+def test_truth_code_nll_refits_the_runs_recipe_on_the_true_latents(tmp_path):
+    """The truth code's NLL under a finished run's recipe: finite, not below the true model's
+    by more than held-out noise, and it follows the run's recipe (read from results.json, not
+    today's defaults): a prior that is never trained scores worse than a trained one."""
+    import numpy as np
+
+    from experiments.synthetic import likelihood_gap
+
+    cfg = test_config.get_config()
+    cfg.method = "grid_flow"
+    cfg.model.flow_layers = 2
+    cfg.train.num_steps = 100
+    cfg.eval.plot = False
+    results = train.train_and_evaluate(cfg, str(tmp_path))
+    with pytest.raises(ValueError, match="has no readable config.json .*--truth_code=false"):
+        likelihood_gap.truth_code_nll(str(tmp_path), results)
+    from experiments import _cli
+
+    (tmp_path / "config.json").write_text(json.dumps({"config": _cli.config_record(cfg)}))
+    code = likelihood_gap.truth_code_nll(str(tmp_path), results)
+    assert np.isfinite(code) and code > results["nll_truth"] - 0.05
+    untrained = dict(results, steps=0)
+    assert likelihood_gap.truth_code_nll(str(tmp_path), untrained) > code + 0.05
 
 
 def test_restarts_keep_the_lowest_training_objective(tmp_path):

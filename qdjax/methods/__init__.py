@@ -4,7 +4,7 @@
     built = qd.methods.build(recipe, qd.methods.Architecture((2,), 2, "mlp", {"hidden": (64,)}))
     qd.train.train(built.modules, built.step, source, num_steps=..., workdir=...)
 
-`recipe.to_json()` is what experiments write into results.json.
+`recipe.to_json()` is what experiments write into results.json (`Recipe.from_json` reads it).
 """
 
 from qdjax.methods import (  # noqa: F401  (register the methods)
@@ -14,6 +14,7 @@ from qdjax.methods import (  # noqa: F401  (register the methods)
     _grid_flow,
     _tripod,
 )
+from qdjax.methods._grid_flow import fit_prior as grid_flow_fit_prior
 from qdjax.methods._parts import schedule as warmup_schedule
 from qdjax.methods._registry import (
     COMMON_DEFAULTS,
@@ -45,6 +46,7 @@ __all__ = [
     "check_run_length",
     "defaults",
     "get",
+    "grid_flow_fit_prior",
     "keys",
     "names",
     "register",

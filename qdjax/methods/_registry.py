@@ -120,6 +120,27 @@ class Recipe:
         pre = name + "."
         return {k[len(pre) :]: v for k, v in self.values.items() if k.startswith(pre)}
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Recipe:
+        """The recipe that :meth:`to_json` wrote (e.g. a run's `results.json["recipe"]`)."""
+        meta = ("method", "dataset", "overridden", "reference")
+        missing = [k for k in ("method", "dataset") if k not in data]
+        if missing:
+            raise ValueError(f"not a recipe written by Recipe.to_json: no {missing}")
+        values = {
+            f"{section}.{name}": tuple(v) if isinstance(v, list) else v
+            for section, entries in data.items()
+            if section not in meta
+            for name, v in entries.items()
+        }
+        return cls(
+            data["method"],
+            data["dataset"],
+            values,
+            tuple(data.get("overridden", ())),
+            data.get("reference", ""),
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The recipe as JSON-ready nested data (what experiments write into results.json)."""
         out: dict[str, Any] = {"method": self.method, "dataset": self.dataset}

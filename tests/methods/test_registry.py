@@ -56,6 +56,12 @@ def test_defaults_are_layered_and_overrides_recorded():
     assert out["method"] == "cliff" and out["dataset"] == "synthetic"
     assert out["loss"]["regularizer_weight"] == 3.0
     assert out["overridden"] == ["loss.ramp_steps", "loss.regularizer_weight"]
+    # ...and back: from_json rebuilds the same recipe (tuples included) from the written JSON
+    assert methods.Recipe.from_json(out) == r
+    q = methods.Recipe("m", "d", {"model.hidden": (8, 4), "loss.beta": 0.5})
+    assert methods.Recipe.from_json(json.loads(json.dumps(q.to_json()))) == q
+    with pytest.raises(ValueError, match="not a recipe written by Recipe.to_json"):
+        methods.Recipe.from_json({"loss": {}})
 
 
 def test_run_shorter_than_warmup_is_refused():
