@@ -136,3 +136,5 @@ def test_fit_prior_rejects_bad_codes():
         _grid_flow.fit_prior(np.full((100, 2), np.nan), recipe, num_cells=4, num_steps=1)
     with pytest.raises(ValueError, match=r"fit_prior needs finite codes \[n, d\]"):
         _grid_flow.fit_prior(np.zeros(100), recipe, num_cells=4, num_steps=1)
+    with pytest.raises(ValueError, match="fit_prior needs num_steps >= 0; got -1"):
+        _grid_flow.fit_prior(np.zeros((100, 2)), recipe, num_cells=4, num_steps=-1)
