@@ -29,12 +29,14 @@ run: setup
 
 # The test suite (what CI runs): everything but the tests marked slow, whose small
 # versions run here. `make test-all` runs the slow ones too (QDJAX_SLOW=1 for the
-# full-size image models of the method registry).
+# full-size image models of the method registry). Tests run in TEST_WORKERS processes
+# (pytest-xdist; 2 fits CI's 2 cores: ~10 min there, ~20 min in one process).
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -q -m "not slow" --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --durations=15 $(PYTEST_ARGS)
 
 test-all: setup
-	QDJAX_SLOW=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	QDJAX_SLOW=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check qdjax experiments benchmarks tests
