@@ -135,7 +135,8 @@ def _signal_peer_after_checkpoint(case, run, sig):
 
 # the image case (~100 s on 2 cores) is slow; the synthetic case is its small version in CI
 @pytest.mark.parametrize(
-    "case", [pytest.param(c, marks=pytest.mark.slow) if c == "shapes3d" else c for c in sorted(CASES)]
+    "case",
+    [pytest.param(c, marks=pytest.mark.slow) if c == "shapes3d" else c for c in sorted(CASES)],
 )
 def test_two_processes_die_together_resume_and_match_one_process(case, tmp_path):
     _, _, steps, _, kill_after, row = CASES[case]
