@@ -143,6 +143,8 @@ def get_config() -> ml_collections.ConfigDict:
     # restarts per run, the one with the lowest training objective kept (train.restarts);
     # every method gets the same number, tuning runs included
     c.train.restarts = 1
+    # > 0: this batch size for every method (tuning runs included); 0: each recipe's own
+    c.train.batch_size = 0
     c.num_bootstrap = 2000
     # extra paired comparisons in the report, "a:b,..." (e.g. "cliff_rank:cliff"): MCC of a
     # minus b on the seeds both finished, with the bootstrap interval
@@ -195,10 +197,11 @@ def setting_config(
     num_steps: int | None = None,
     weight=None,
     restarts: int = 1,
+    batch_size: int = 0,
 ) -> ml_collections.ConfigDict:
     """`configs/default.py:<method>` with the setting's overrides, `seed`, the run length
     (the method's warm-up, ramp and learning-rate decay scaled by `num_steps / 3000`), the
-    regularizer weight and the number of restarts."""
+    regularizer weight, the number of restarts and the batch size (0: the recipe's)."""
     if setting not in SETTINGS:
         raise ValueError(f"unknown setting {setting!r}; use one of {sorted(SETTINGS)}")
     cfg = default.get_config(method)
@@ -217,6 +220,8 @@ def setting_config(
     if weight is not None:
         cfg.loss.regularizer_weight = float(weight)
     cfg.train.restarts = int(restarts)
+    if batch_size:
+        cfg.train.batch_size = int(batch_size)
     cfg.train.progress = False
     cfg.eval.plot = False
     return cfg
@@ -334,6 +339,7 @@ def tuning_jobs(c, workdir: str):
                     num_steps=c.train.num_steps,
                     weight=float(w),
                     restarts=c.train.restarts,
+                    batch_size=c.train.batch_size,
                 )
                 wd = os.path.join(workdir, "tune", c.tune_setting, method, f"w{w}", f"seed_{seed}")
                 yield (method, float(w), seed), cfg, wd
@@ -366,6 +372,7 @@ def evaluation_jobs(c, workdir: str, chosen: dict):
                     num_steps=c.train.num_steps,
                     weight=w,
                     restarts=c.train.restarts,
+                    batch_size=c.train.batch_size,
                 )
                 yield (
                     (setting, method, seed),
@@ -404,6 +411,10 @@ def _validate(c) -> None:
         raise ValueError(f"--config.train.num_steps must be >= 100; got {c.train.num_steps}")
     if c.train.restarts < 1:
         raise ValueError(f"--config.train.restarts must be >= 1; got {c.train.restarts}")
+    if c.train.batch_size < 0:
+        raise ValueError(
+            f"--config.train.batch_size must be >= 0 (0: each recipe's); got {c.train.batch_size}"
+        )
     try:
         [float(w) for w in c.candidates.split(",")]
     except ValueError:
@@ -462,6 +473,19 @@ def collect(workdir: str) -> dict:
                     r.update(_cell_metrics(wd))
                     out.setdefault(setting, {}).setdefault(method, {})[r["seed"]] = r
     return out
+
+
+def _batch_note(by_method: dict) -> str:
+    """`", batch 2048"` when every run's batch size was set to one value (protocol's
+    `train.batch_size`), else `""` (each recipe's own batch size)."""
+    sizes = set()
+    for runs in by_method.values():
+        for r in runs.values():
+            recipe = r.get("recipe") or {}
+            if "train.batch_size" not in recipe.get("overridden", ()):
+                return ""
+            sizes.add(recipe.get("train", {}).get("batch_size"))
+    return f", batch {sizes.pop()}" if len(sizes) == 1 else ""
 
 
 _COLUMNS = (
@@ -530,6 +554,7 @@ def report(
             f"### {setting} (evaluation seeds {seeds[0]}-{seeds[-1]}, n = {len(seeds)}, "
             f"{'/'.join(map(str, sorted(steps)))} steps"
             + (f", {'/'.join(map(str, sorted(starts)))} restarts" if starts != {1} else "")
+            + _batch_note(by_method)
             + ")",
             "",
         ]
