@@ -67,12 +67,35 @@ def test_setting_config_scales_schedule_and_sets_weight():
         protocol.setting_config("4d", "ae", 0)
 
 
-def _fake_run(root, setting, method, seed, mcc):
+def test_batch_size_is_one_value_for_every_method_and_named_in_the_heading(tmp_path):
+    own = {m: protocol.setting_config("2d", m, 0).train.batch_size for m in ("ae", "cliff")}
+    assert own == {"ae": None, "cliff": None}  # None: each recipe's own (256 / 512)
+    for m in ("ae", "ioss", "cliff"):
+        assert protocol.setting_config("2d", m, 0, batch_size=2048).train.batch_size == 2048
+    c = ml_collections.ConfigDict(protocol.get_config().to_dict())
+    c.train.batch_size = -1
+    with pytest.raises(ValueError, match="batch_size must be >= 0"):
+        protocol._validate(c)
+    for method, recipe in (("ae", {"overridden": ["train.batch_size"]}), ("cliff", {})):
+        recipe["train"] = {"batch_size": 2048}
+        _fake_run(tmp_path, "2d", method, 100, 0.9, recipe=recipe)
+    text, _ = protocol.report(str(tmp_path), 100, "cmd")
+    assert "n = 1, 10 steps)" in text  # cliff ran with its recipe's batch: no single value
+    recipe = {"overridden": ["train.batch_size"], "train": {"batch_size": 2048}}
+    with open(tmp_path / "eval/2d/cliff/seed_100/results.json") as f:
+        r = json.load(f)
+    with open(tmp_path / "eval/2d/cliff/seed_100/results.json", "w") as f:
+        json.dump({**r, "recipe": recipe}, f)
+    text, _ = protocol.report(str(tmp_path), 100, "cmd")
+    assert "n = 1, 10 steps, batch 2048)" in text
+
+
+def _fake_run(root, setting, method, seed, mcc, recipe=None):
     wd = os.path.join(root, "eval", setting, method, f"seed_{seed}")
     os.makedirs(wd)
     with open(os.path.join(wd, "results.json"), "w") as f:
         json.dump({"method": method, "seed": seed, "steps": 10, "mcc_pearson": mcc,
-                   "mcc_spearman": mcc}, f)  # fmt: skip
+                   "mcc_spearman": mcc, "recipe": recipe or {}}, f)  # fmt: skip
     with open(os.path.join(wd, "cells.json"), "w") as f:
         json.dump({"cell_accuracy_grid": 0.5, "cell_accuracy_oracle": 0.75,
                    "recover_grid_version": RECOVER_GRID_VERSION}, f)  # fmt: skip
