@@ -55,6 +55,7 @@ TUNABLE = (
     "cliff_v2",
     "hfs",
     "ioss",
+    "ioss_cliff",
     "axis_alignment",
     "axis_alignment_nodecoder",
 )

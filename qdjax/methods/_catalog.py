@@ -255,6 +255,20 @@ register(
     )
 )
 
+register(
+    Method(
+        name="ioss_cliff",
+        summary="AE + IOSS + Cliff (one weight for both terms), Cliff's warm-up then ramp",
+        reference="IOSS (Wang & Jordan 2021) plus Cliff (seed 001): the two fail on different "
+        "synthetic evaluation seeds; weight chosen by experiments/synthetic's protocol",
+        data=_VECTOR,
+        defaults={**_REG, **_CLIFF_TERMS},
+        dataset_defaults={"synthetic": dict(CLIFF_SYNTHETIC)},
+        build=_build_regularized("ioss_cliff"),
+        schedule_keys=("loss.warmup_steps", "loss.regularizer_weight"),
+    )
+)
+
 _QUANT = {
     "model.num_values": 10,
     "model.quantizer": "latent",
