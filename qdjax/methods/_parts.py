@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 
@@ -180,6 +182,14 @@ def hfs_kernel(recipe: Recipe) -> Callable:
     return (lambda z: pairwise(z[:m])) if m > 0 else pairwise
 
 
+class IossCliffTerms(NamedTuple):
+    """`total = ioss + cliff` (what is minimized) and the two parts (logged as sub-terms)."""
+
+    total: jax.Array
+    ioss: jax.Array
+    cliff: jax.Array
+
+
 def ioss_cliff_kernel(recipe: Recipe) -> Callable:
     """IOSS plus Cliff on the same code: `ioss(z) + cliff(z)`, one weight for both.
 
@@ -189,7 +199,12 @@ def ioss_cliff_kernel(recipe: Recipe) -> Callable:
     evaluation seeds the two fail on different seeds."""
     ioss = _offdiagonal_mean(losses.ioss_pairwise)
     cliff = cliff_kernel(recipe)
-    return lambda z: ioss(z) + cliff(z)
+
+    def kernel(z):
+        i, c = ioss(z), cliff(z)
+        return IossCliffTerms(i + c.total, i, c.total)
+
+    return kernel
 
 
 REGULARIZERS: dict[str, Callable[[Recipe], Callable]] = {

@@ -244,3 +244,29 @@ def test_hfs_penalty_reads_at_most_hfs_batch_rows():
     assert float(full) == pytest.approx(float(jnp.sum(losses.hfs_pairwise(z)) / 6), rel=1e-6)
     assert float(full) != pytest.approx(want, rel=1e-3)
     assert methods.resolve("hfs", "synthetic", num_steps=1)["loss.hfs_batch"] == 256
+
+
+def test_ioss_cliff_penalty_is_the_sum_of_the_two_and_follows_cliffs_terms():
+    from qdjax import losses
+    from qdjax.methods import _parts
+
+    z = jax.random.normal(jax.random.key(1), (128, 3))
+    recipe = methods.resolve("ioss_cliff", "synthetic", num_steps=3000)
+    ioss = float(jnp.sum(losses.ioss_pairwise(z)) / 6)  # mean over the 6 ordered pairs
+    cliff = float(losses.cliff_loss(z).total)
+    got = _parts.ioss_cliff_kernel(recipe)(z)
+    assert float(got.total) == pytest.approx(ioss + cliff, rel=1e-5)
+    assert (float(got.ioss), float(got.cliff)) == pytest.approx((ioss, cliff), rel=1e-5)
+    only_bivariate = methods.resolve(
+        "ioss_cliff",
+        "synthetic",
+        {"loss.cliff_univariate": 0.0, "loss.cliff_uniform": 0.0},
+        num_steps=3000,
+    )
+    want = ioss + float(
+        losses.cliff_loss(z, weights=losses.CliffWeights(univariate=0.0, uniform=0.0)).total
+    )
+    assert float(_parts.ioss_cliff_kernel(only_bivariate)(z).total) == pytest.approx(want, rel=1e-5)
+    # Cliff's synthetic schedule (warm-up, ramp, batch), not IOSS's
+    assert (recipe["loss.warmup_steps"], recipe["train.batch_size"]) == (1000, 512)
+    assert "ioss_cliff" not in methods.names("balls")
