@@ -196,7 +196,8 @@ def ioss_cliff_kernel(recipe: Recipe) -> Callable:
     IOSS (support independence, pairwise mean) punishes rotations of a grid strongly but is
     indifferent to cliffs; Cliff (recipe's terms and bandwidth) rewards sharp axis-aligned
     density steps but its minimum is not the truth (experiments/synthetic/README.md); on the
-    evaluation seeds the two fail on different seeds."""
+    evaluation seeds the two fail on different seeds. Measured there (2-D, 3000 steps): the sum
+    lands between its parts (85.0 MCC; IOSS 87.3, Cliff 83.2), not above the better one."""
     ioss = _offdiagonal_mean(losses.ioss_pairwise)
     cliff = cliff_kernel(recipe)
 
