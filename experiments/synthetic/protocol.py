@@ -141,9 +141,11 @@ def get_config() -> ml_collections.ConfigDict:
     c.fixed_weights = ""
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 1500  # scaled from the recipes' 3000 (warm-up/ramp scaled alike)
-    # restarts per run, the one with the lowest training objective kept (train.restarts);
-    # every method gets the same number, tuning runs included
+    # restarts per run, one kept by train.restart_selection ("objective": the lowest training
+    # objective; "agreement": the medoid of the restarts' codes); every method gets the same
+    # number and rule, tuning runs included
     c.train.restarts = 1
+    c.train.restart_selection = "objective"
     # > 0: this batch size for every method (tuning runs included); 0: each recipe's own
     c.train.batch_size = 0
     c.num_bootstrap = 2000
@@ -199,10 +201,12 @@ def setting_config(
     weight=None,
     restarts: int = 1,
     batch_size: int = 0,
+    restart_selection: str = "objective",
 ) -> ml_collections.ConfigDict:
     """`configs/default.py:<method>` with the setting's overrides, `seed`, the run length
     (the method's warm-up, ramp and learning-rate decay scaled by `num_steps / 3000`), the
-    regularizer weight, the number of restarts and the batch size (0: the recipe's)."""
+    regularizer weight, the number of restarts and how one is kept, and the batch size (0: the
+    recipe's)."""
     if setting not in SETTINGS:
         raise ValueError(f"unknown setting {setting!r}; use one of {sorted(SETTINGS)}")
     cfg = default.get_config(method)
@@ -221,6 +225,7 @@ def setting_config(
     if weight is not None:
         cfg.loss.regularizer_weight = float(weight)
     cfg.train.restarts = int(restarts)
+    cfg.train.restart_selection = str(restart_selection)
     if batch_size:
         cfg.train.batch_size = int(batch_size)
     cfg.train.progress = False
@@ -341,6 +346,7 @@ def tuning_jobs(c, workdir: str):
                     weight=float(w),
                     restarts=c.train.restarts,
                     batch_size=c.train.batch_size,
+                    restart_selection=c.train.restart_selection,
                 )
                 wd = os.path.join(workdir, "tune", c.tune_setting, method, f"w{w}", f"seed_{seed}")
                 yield (method, float(w), seed), cfg, wd
@@ -374,6 +380,7 @@ def evaluation_jobs(c, workdir: str, chosen: dict):
                     weight=w,
                     restarts=c.train.restarts,
                     batch_size=c.train.batch_size,
+                    restart_selection=c.train.restart_selection,
                 )
                 yield (
                     (setting, method, seed),
@@ -412,6 +419,13 @@ def _validate(c) -> None:
         raise ValueError(f"--config.train.num_steps must be >= 100; got {c.train.num_steps}")
     if c.train.restarts < 1:
         raise ValueError(f"--config.train.restarts must be >= 1; got {c.train.restarts}")
+    from experiments.synthetic.train import RESTART_SELECTIONS
+
+    if c.train.restart_selection not in RESTART_SELECTIONS:
+        raise ValueError(
+            f"--config.train.restart_selection must be one of {', '.join(RESTART_SELECTIONS)}; "
+            f"got {c.train.restart_selection!r}"
+        )
     if c.train.batch_size < 0:
         raise ValueError(
             f"--config.train.batch_size must be >= 0 (0: each recipe's); got {c.train.batch_size}"
@@ -551,10 +565,17 @@ def report(
             continue
         steps = {r["steps"] for v in by_method.values() for r in v.values()}
         starts = {len(r.get("restarts", ())) or 1 for v in by_method.values() for r in v.values()}
+        rules = {
+            r.get("restart_selection", "objective")
+            for v in by_method.values()
+            for r in v.values()
+            if r.get("restarts")
+        }
         lines += [
             f"### {setting} (evaluation seeds {seeds[0]}-{seeds[-1]}, n = {len(seeds)}, "
             f"{'/'.join(map(str, sorted(steps)))} steps"
             + (f", {'/'.join(map(str, sorted(starts)))} restarts" if starts != {1} else "")
+            + (f" kept by {'/'.join(sorted(rules))}" if rules else "")
             + _batch_note(by_method)
             + ")",
             "",

@@ -74,6 +74,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     _cli.validate_train(t)
     require(t.restarts >= 1, "train.restarts", f"must be >= 1; got {t.restarts}")
+    require(
+        t.restart_selection in RESTART_SELECTIONS,
+        "train.restart_selection",
+        f"must be one of {', '.join(RESTART_SELECTIONS)}; got {t.restart_selection!r}",
+    )
     require(t.weight_decay >= 0, "train.weight_decay", f"must be >= 0; got {t.weight_decay}")
     require(t.clip_value >= 0, "train.clip_value", f"must be >= 0 (0 = none); got {t.clip_value}")
     require(
@@ -129,6 +134,8 @@ def make_dataset(config: ml_collections.ConfigDict) -> data.SyntheticDataset:
 
 
 RESTART_SEED_STRIDE = 1000  # restart r initializes the model from seed + r * stride
+RESTART_SELECTIONS = ("objective", "agreement")  # how train.restarts keeps one restart
+AGREEMENT_INPUTS = 5000  # training inputs whose codes the "agreement" selection compares
 
 
 def build(
@@ -181,6 +188,23 @@ def selection_loss(built, x: np.ndarray, s: np.ndarray, *, batch_size: int, step
     return float(np.mean(values))
 
 
+def select_restart(restarts: list[dict], rule: str) -> int:
+    """The restart `train.restarts` keeps: `rule` "objective" takes the lowest
+    `selection_loss` (the training objective), "agreement" the highest `agreement` (mean
+    Spearman MCC of its code with the other restarts' codes; a restart with a non-finite code
+    has NaN and is never kept over a finite one). Ties: the lowest restart index."""
+    if rule == "objective":
+        return min(restarts, key=lambda r: (r["selection_loss"], r["restart"]))["restart"]
+    if rule == "agreement":
+
+        def key(r):
+            a = r.get("agreement", float("nan"))
+            return (-a if np.isfinite(a) else float("inf"), r["restart"])
+
+        return min(restarts, key=key)["restart"]
+    raise ValueError(f"restart selection must be one of {RESTART_SELECTIONS}; got {rule!r}")
+
+
 def quantized_cells(z: np.ndarray, cells_true: np.ndarray) -> metrics.CellAccuracyResult:
     """Grid cells recovered from the learned codes, scored against the true cells.
 
@@ -223,11 +247,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     def fit(restart: int, wd: str):
         built = build(config, recipe, ds.x.shape[1], restart)
-        if tc.restarts > 1 and built.objective is None:
+        if tc.restarts > 1 and tc.restart_selection == "objective" and built.objective is None:
             raise _cli.ConfigError(
-                f"--config.train.restarts ranks restarts by the method's objective, and "
-                f"{config.method!r} has none (it is trained adversarially); set "
-                "--config.train.restarts=1"
+                f"--config.train.restart_selection=objective ranks restarts by the method's "
+                f"objective, and {config.method!r} has none (it is trained adversarially); set "
+                "--config.train.restart_selection=agreement or --config.train.restarts=1"
             )
         if hasattr(built.model, "data_init"):  # data-dependent start (grid_flow's prior)
             built.model.data_init(x_train)
@@ -243,33 +267,51 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         return built, result
 
     restarts = []
+    agreement = None
     if tc.restarts == 1:
         _, result = fit(0, workdir)
     else:
-        # every restart trains in its own workdir (each resumes on its own); the one with the
-        # lowest training objective on the training set is kept: unsupervised model selection
-        best = None
+        # every restart trains in its own workdir (each resumes on its own); one is kept by an
+        # unsupervised rule (train.restart_selection); both rules' scores are recorded
+        x_agree = x_train[:AGREEMENT_INPUTS]
+        fits, codes = [], []
         for r in range(tc.restarts):
             built, res = fit(r, os.path.join(workdir, f"restart_{r}"))
             built = built._replace(model=res.modules[0])
-            score = selection_loss(
-                built, x_train, s_train, batch_size=tc.batch_size, step=res.step, seed=config.seed
-            )
+            score = float("nan")
+            if built.objective is not None:
+                score = selection_loss(
+                    built,
+                    x_train,
+                    s_train,
+                    batch_size=tc.batch_size,
+                    step=res.step,
+                    seed=config.seed,
+                )
             if not np.isfinite(score):  # never kept over a finite one
                 score = float("inf")
             z_r = encode(res.modules[0], x_eval)
+            codes.append(np.asarray(encode(res.modules[0], x_agree), np.float64))
             restarts.append(
                 {
                     "restart": r,
                     "selection_loss": score,
                     "mcc_pearson": metrics.mcc(z_r, s_eval).score,  # reported, never used
+                    "mcc_spearman": metrics.mcc(z_r, s_eval, correlation="spearman").score,
                 }
             )
+            fits.append(res)
             logging.info("restart %d: selection loss %.5f", r, score)
-            if best is None or score < best[0]:
-                best = (score, r, res)
-        result = best[2]
-        logging.info("restart %d kept (lowest selection loss)", best[1])
+        finite = [i for i, c in enumerate(codes) if np.all(np.isfinite(c))]
+        if len(finite) >= 2:
+            agreement = identifiability.code_agreement([codes[i] for i in finite])
+            for i, a in zip(finite, agreement.mean_agreement):
+                restarts[i]["agreement"] = float(a)
+        for i, r in enumerate(restarts):
+            r.setdefault("agreement", float("nan"))
+        kept = select_restart(restarts, tc.restart_selection)
+        result = fits[kept]
+        logging.info("restart %d kept (%s)", kept, tc.restart_selection)
     model = result.modules[0]
     z = encode(model, x_eval)
     pearson = metrics.mcc(z, s_eval)
@@ -299,7 +341,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     }
     if restarts:
         results["restarts"] = restarts
-        results["restart_kept"] = min(restarts, key=lambda r: r["selection_loss"])["restart"]
+        results["restart_selection"] = tc.restart_selection
+        results["restart_kept"] = kept
+        if agreement is not None:
+            results["restart_agreement"] = agreement.to_json()
     if hasattr(model, "cells"):  # a likelihood model with its own grid (grid_flow)
         own = np.asarray(jax.jit(lambda m, x: m.cells(x))(model, x_eval))
         results["cell_accuracy_model"] = metrics.quantized_cell_accuracy(own, cells_eval).accuracy

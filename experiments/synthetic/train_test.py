@@ -276,8 +276,51 @@ def test_restarts_errors_name_the_flag(tmp_path):
     cfg = test_config.get_config()
     cfg.method = "factorvae"  # adversarial: no single objective to rank restarts by
     cfg.train.restarts = 2
-    with pytest.raises(ConfigError, match=r"^--config\.train\.restarts .*factorvae"):
+    with pytest.raises(
+        ConfigError, match=r"^--config\.train\.restart_selection=objective .*factorvae"
+    ):
         train.train_and_evaluate(cfg, str(tmp_path / "f"))
+    cfg.train.restart_selection = "medoid"
+    with pytest.raises(ConfigError, match=r"^--config\.train\.restart_selection must be one of"):
+        train.train_and_evaluate(cfg, str(tmp_path / "g"))
+
+
+def test_restarts_kept_by_agreement_are_the_medoid_of_the_codes(tmp_path):
+    """`restart_selection=agreement`: every restart's mean Spearman MCC with the others' codes
+    of the training inputs is recorded, the highest is kept and reported; it works for a
+    method without a single objective too."""
+    import numpy as np
+
+    cfg = test_config.get_config()
+    cfg.train.num_steps = 30
+    cfg.train.restarts = 3
+    cfg.train.restart_selection = "agreement"
+    results = train.train_and_evaluate(cfg, str(tmp_path))
+    rs = results["restarts"]
+    a = np.array([r["agreement"] for r in rs])
+    assert np.all((a > 0) & (a <= 1))
+    assert results["restart_kept"] == int(np.argmax(a))
+    assert results["restart_selection"] == "agreement"
+    pairwise = np.array(results["restart_agreement"]["pairwise"])
+    np.testing.assert_allclose(pairwise, pairwise.T)
+    np.testing.assert_allclose((pairwise.sum(1) - 1) / 2, a, atol=1e-9)
+    kept = rs[results["restart_kept"]]
+    assert results["mcc_pearson"] == pytest.approx(kept["mcc_pearson"], abs=1e-9)
+
+
+def test_select_restart_rules():
+    rs = [
+        {"restart": 0, "selection_loss": 2.0, "agreement": 0.5},
+        {"restart": 1, "selection_loss": float("inf"), "agreement": float("nan")},
+        {"restart": 2, "selection_loss": 1.0, "agreement": 0.9},
+        {"restart": 3, "selection_loss": 1.0, "agreement": 0.9},
+    ]
+    assert train.select_restart(rs, "objective") == 2  # ties: the lowest index
+    assert train.select_restart(rs, "agreement") == 2
+    nan_first = [dict(rs[1], restart=0), dict(rs[0], restart=1)]
+    assert train.select_restart(nan_first, "agreement") == 1  # NaN never kept over a number
+    with pytest.raises(ValueError, match="restart selection must be one of"):
+        train.select_restart(rs, "best")
 
 
 def test_restarts_table(tmp_path):
@@ -305,3 +348,14 @@ def test_restarts_table(tmp_path):
     assert "| 3 | 0 | 60.0 | 60.0 | 80.0 | +1.00 |" in text
     assert "Kept minus restart 0: +10.0 points (higher on 1, lower on 0 of 2 runs)" in text
     assert "is 10.0 points above the kept one" in text
+    assert "agreement" not in text  # runs made before agreements were recorded
+    for name, agreements in {"a": [0.8, 0.9, 0.7], "b": [0.9, 0.8, 0.7]}.items():
+        path = tmp_path / name / "results.json"
+        r = json.loads(path.read_text())
+        for x, ag in zip(r["restarts"], agreements):
+            x["agreement"] = ag
+        path.write_text(json.dumps(r))
+    text = restarts.table(restarts.load([str(tmp_path / "*")]))
+    assert "| 3 | 1 | 90.0 | 70.0 | 90.0 | -1.00 | 1 | 90.0 | +1.00 |" in text
+    assert "| 3 | 0 | 60.0 | 60.0 | 80.0 | +1.00 | 0 | 60.0 | -0.50 |" in text
+    assert "Kept by agreement minus restart 0: +10.0 points (higher on 1, lower on 0)" in text

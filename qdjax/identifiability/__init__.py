@@ -5,6 +5,11 @@ behind it, the tolerance used, ``to_json()``, ``summary()``) with a plot functio
 it in its module. See ``_verdict.py`` for the convention.
 """
 
+from qdjax.identifiability._agreement import (
+    CodeAgreementVerdict,
+    code_agreement,
+    plot_code_agreement,
+)
 from qdjax.identifiability._coherence import (
     CoherenceStats,
     SparseCodeVerdict,
@@ -71,6 +76,11 @@ __all__ = [
     "plot_grid",
     "recover_grid",
     "to_jsonable",
+]
+__all__ += [  # do restarts learn the same code? (identifiability's observable consequence)
+    "CodeAgreementVerdict",
+    "code_agreement",
+    "plot_code_agreement",
 ]
 __all__ += [  # mechanistic independence (Jacobian supports), seed 004
     "FullRankVerdict",

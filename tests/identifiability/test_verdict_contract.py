@@ -37,6 +37,7 @@ def _register_optional():
         ("tests.identifiability.examples_grid", "EXAMPLES"),
         ("tests.identifiability.examples_jacobian", "EXAMPLES"),
         ("tests.identifiability.examples_concepts", "EXAMPLES"),
+        ("tests.identifiability.examples_agreement", "EXAMPLES"),
     ]:
         try:
             m = importlib.import_module(mod)

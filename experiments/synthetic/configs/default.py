@@ -45,8 +45,12 @@ def get_config(method: str | None = None) -> ml_collections.ConfigDict:
     c.train.eval_every = 0
     c.train.progress = True
     # > 1: train this many restarts (model seed + r * 1000; grid_flow: its own start rotation
-    # each) and keep the one with the lowest training objective on the training set
+    # each) and keep one, chosen without labels by `train.restart_selection`: "objective" (the
+    # lowest training objective on the training set) or "agreement" (the medoid of the
+    # restarts' codes of the training inputs: the one whose code agrees most, by Spearman MCC,
+    # with the others', `qdjax.identifiability.code_agreement`)
     c.train.restarts = 1
+    c.train.restart_selection = "objective"
 
     # Recipe settings: empty here = the method's value in qdjax.methods; set one to override it,
     # e.g. --config.loss.regularizer_weight=0.3 (loss.*: term weights, warm-up, Cliff's knobs;

@@ -1,0 +1,165 @@
+"""Do independently initialized runs learn the same code? (agreement of codes across runs)
+
+Identifiability up to permutation and per-axis monotone maps (seeds 000 and 001: the grid
+cells, hence the axes, are recoverable up to permutation and reversal through any
+diffeomorphism) has an observable consequence that needs no ground truth: runs of the same
+method on the same data, started from different initializations, that all reach the
+criterion's identifying optimum learn codes that are monotone per-axis maps of one another.
+Their pairwise MCC (Spearman by default, invariant to exactly those maps) is then close to 1;
+a run caught in a wrong optimum (a fold, a rotation) is wrong in its own way and disagrees
+with the others.
+
+:func:`code_agreement` measures that on codes of the *same inputs* (``[n, d]`` each, rows
+aligned): the pairwise MCC matrix, each run's mean agreement with the others, the *medoid*
+(the run that agrees most with the rest: an unsupervised choice among restarts, in the spirit
+of Duan et al.'s UDR, "Unsupervised Model Selection for Variational Disentangled
+Representation Learning", ICLR 2020) and the group of runs that agree with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from qdjax.identifiability._verdict import Verdict
+
+__all__ = ["CodeAgreementVerdict", "code_agreement", "plot_code_agreement"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CodeAgreementVerdict(Verdict):
+    """Do runs started from different initializations learn the same code?
+
+    ``holds`` is True when every pair of runs agrees (pairwise MCC ≥ ``tolerance["mcc"]``),
+    False when no pair does (every run is a different code), None when some runs agree and
+    others do not (the criterion may identify, but some runs missed its optimum).
+
+    Attributes:
+      num_runs: number of runs compared.
+      correlation: ``"spearman"`` or ``"pearson"``.
+      pairwise: ``[K, K]`` MCC between the runs' codes (1 on the diagonal).
+      mean_agreement: ``[K]`` each run's mean MCC with the other runs.
+      medoid: index of the run with the highest mean agreement (ties: the lowest index).
+      agreeing: the runs whose MCC with the medoid is ≥ the tolerance, the medoid included.
+    """
+
+    num_runs: int = 0
+    correlation: str = "spearman"
+    pairwise: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
+    mean_agreement: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    medoid: int = -1
+    agreeing: tuple[int, ...] = ()
+
+
+def _as_code(z, i: int) -> np.ndarray:
+    a = np.asarray(z)
+    if a.ndim != 2 or a.shape[0] < 3 or a.shape[1] < 1:
+        raise ValueError(
+            f"codes[{i}] must be a [n, d] array with n >= 3 rows (one per input); got shape "
+            f"{a.shape}"
+        )
+    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+        raise TypeError(f"codes[{i}] must be real numbers; got dtype {a.dtype}")
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(
+            f"codes[{i}] has {int(np.sum(~np.isfinite(a)))} non-finite values; encode finite "
+            "inputs with a finite model (a NaN code means the run diverged: leave it out)"
+        )
+    return a
+
+
+def code_agreement(
+    codes: Sequence,
+    *,
+    correlation: str = "spearman",
+    threshold: float = 0.95,
+) -> CodeAgreementVerdict:
+    r"""Pairwise MCC of several runs' codes of the same inputs, and their medoid.
+
+    For runs :math:`r, q` with codes :math:`Z_r, Z_q \in \mathbb{R}^{n \times d}` of the
+    same :math:`n` inputs, :math:`A_{rq} = \mathrm{MCC}(Z_r, Z_q)` (``qdjax.metrics.mcc``:
+    Hungarian matching of latents by absolute correlation), the mean agreement
+    :math:`a_r = \frac{1}{K-1} \sum_{q \ne r} A_{rq}` and the medoid :math:`\arg\max_r a_r`.
+
+    Args:
+      codes: ``K >= 2`` arrays ``[n, d_r]`` (rows: the same inputs in the same order; the
+        widths may differ, the MCC matches the smaller one).
+      correlation: ``"spearman"`` (default: invariant to per-axis monotone maps, the
+        ambiguity identifiability leaves) or ``"pearson"`` (also demands equal warps).
+      threshold: pairwise MCC at which two runs count as the same code.
+    """
+    from qdjax.metrics import mcc
+
+    if correlation not in ("spearman", "pearson"):
+        raise ValueError(f"correlation must be 'spearman' or 'pearson'; got {correlation!r}")
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1]; got {threshold}")
+    if isinstance(codes, np.ndarray) and codes.ndim == 2:
+        raise ValueError(
+            "codes must be a sequence of K >= 2 codes [n, d] (one per run); got one array"
+        )
+    runs = [_as_code(z, i) for i, z in enumerate(codes)]
+    if len(runs) < 2:
+        raise ValueError(f"code_agreement needs the codes of at least 2 runs; got {len(runs)}")
+    n = {z.shape[0] for z in runs}
+    if len(n) != 1:
+        raise ValueError(
+            f"every code must encode the same inputs (same number of rows); got {sorted(n)}"
+        )
+    k = len(runs)
+    pairwise = np.eye(k)
+    for i in range(k):
+        for j in range(i + 1, k):
+            pairwise[i, j] = pairwise[j, i] = mcc(runs[i], runs[j], correlation=correlation).score
+    mean = (pairwise.sum(axis=1) - 1.0) / (k - 1)
+    medoid = int(np.argmax(mean))
+    agreeing = tuple(int(r) for r in np.flatnonzero(pairwise[medoid] >= threshold))
+    off = pairwise[np.triu_indices(k, 1)]
+    n_agree = int(np.sum(off >= threshold))
+    if n_agree == off.size:
+        holds = True
+        why = f"all {k} runs agree (pairwise {correlation} MCC >= {off.min():.3f})"
+    elif n_agree == 0:
+        holds = False
+        why = f"no two of {k} runs agree (largest pairwise {correlation} MCC {off.max():.3f})"
+    else:
+        holds = None
+        why = (
+            f"{len(agreeing)} of {k} runs agree with the medoid (run {medoid}); "
+            f"{n_agree} of {off.size} pairs >= {threshold}"
+        )
+    return CodeAgreementVerdict(
+        holds=holds,
+        tolerance={"mcc": threshold},
+        reason=why,
+        num_runs=k,
+        correlation=correlation,
+        pairwise=pairwise,
+        mean_agreement=mean,
+        medoid=medoid,
+        agreeing=agreeing,
+    )
+
+
+def plot_code_agreement(verdict: CodeAgreementVerdict, ax=None):
+    """The pairwise MCC matrix, the medoid's row outlined."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.6, 3.2))
+    k = verdict.num_runs
+    im = ax.imshow(verdict.pairwise, vmin=0, vmax=1, cmap="viridis")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{verdict.pairwise[i, j]:.2f}", ha="center", va="center", fontsize=7)
+    ax.add_patch(plt.Rectangle((-0.5, verdict.medoid - 0.5), k, 1, fill=False, ec="red", lw=1.5))
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xlabel("run")
+    ax.set_ylabel("run")
+    ax.set_title(f"code agreement ({verdict.correlation}): {verdict.answer}", fontsize=9)
+    plt.colorbar(im, ax=ax, fraction=0.046)
+    return ax
