@@ -90,6 +90,23 @@ def test_batch_size_is_one_value_for_every_method_and_named_in_the_heading(tmp_p
     assert "n = 1, 10 steps, batch 2048)" in text
 
 
+def test_restart_selection_reaches_every_run_and_is_named_in_the_heading(tmp_path):
+    cfg = protocol.setting_config("2d", "cliff", 0, restarts=4, restart_selection="agreement")
+    assert (cfg.train.restarts, cfg.train.restart_selection) == (4, "agreement")
+    c = ml_collections.ConfigDict(protocol.get_config().to_dict())
+    c.train.restart_selection = "medoid"
+    with pytest.raises(ValueError, match="restart_selection must be one of objective, agreement"):
+        protocol._validate(c)
+    for method in ("ae", "cliff"):
+        _fake_run(tmp_path, "2d", method, 100, 0.9)
+        path = tmp_path / "eval/2d" / method / "seed_100/results.json"
+        r = json.loads(path.read_text())
+        r.update(restarts=[{"restart": i} for i in range(4)], restart_selection="agreement")
+        path.write_text(json.dumps(r))
+    text, _ = protocol.report(str(tmp_path), 100, "cmd")
+    assert "n = 1, 10 steps, 4 restarts kept by agreement)" in text
+
+
 def _fake_run(root, setting, method, seed, mcc, recipe=None):
     wd = os.path.join(root, "eval", setting, method, f"seed_{seed}")
     os.makedirs(wd)
