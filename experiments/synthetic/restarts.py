@@ -17,6 +17,7 @@ recorded, the same for the restart the agreement keeps (positive correlation: it
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -24,14 +25,20 @@ from absl import app, flags
 
 from experiments.synthetic import likelihood_gap
 
-_WORKDIRS, _OUT = None, None
+_WORKDIRS, _OUT, _REFERENCE = None, None, None
 
 
 def _define_flags() -> None:
     """Defines this script's flags (only when run as a program, so importing it is free)."""
-    global _WORKDIRS, _OUT
+    global _WORKDIRS, _OUT, _REFERENCE
     _WORKDIRS = flags.DEFINE_list("workdirs", [], "Glob patterns of finished workdirs.")
     _OUT = flags.DEFINE_string("out", "", "Markdown file to write (empty: print only).")
+    _REFERENCE = flags.DEFINE_list(
+        "reference",
+        [],
+        "Glob patterns of reference workdirs (e.g. the plain AE's): adds the agreement of each "
+        "kept code with the reference code of the same seed.",
+    )
 
 
 def load(patterns: list[str]) -> list[dict]:
@@ -117,6 +124,43 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def reference_table(rows: list[dict], reference: list[dict]) -> str:
+    """Does the kept code sit where a reference run of the same seed put its code?
+
+    For each run, the Spearman MCC between its held-out code (`codes.npz`) and that of the
+    reference run with the same data seed (e.g. the plain AE: did the regularizer move the code
+    out of the AE's basin?), beside both runs' MCC with the true latents. Runs without a
+    reference of their seed are left out.
+    """
+    from qdjax import metrics
+
+    by_seed = {r["seed"]: r for r in reference}
+    lines = [
+        "| workdir | seed | MCC kept | MCC reference | Spearman MCC(kept code, reference code) |",
+        "|---|---|---|---|---|",
+    ]
+    agree = []
+    for r in rows:
+        ref = by_seed.get(r.get("seed"))
+        if ref is None:
+            continue
+        z = np.load(os.path.join(r["workdir"], "codes.npz"))["z"]
+        z_ref = np.load(os.path.join(ref["workdir"], "codes.npz"))["z"]
+        a = metrics.mcc(z, z_ref, correlation="spearman").score
+        agree.append(a)
+        lines.append(
+            f"| {r['workdir']} | {r['seed']} | {100 * r['mcc_pearson']:.1f} | "
+            f"{100 * ref['mcc_pearson']:.1f} | {a:.3f} |"
+        )
+    if not agree:
+        raise ValueError("no run has a reference run of the same seed (--reference)")
+    lines.append(
+        f"| **mean over {len(agree)}** | | | | {np.mean(agree):.3f} "
+        f"(>= 0.95 on {int(np.sum(np.array(agree) >= 0.95))}) |"
+    )
+    return "\n".join(lines)
+
+
 def main(argv) -> int:
     del argv
     if not _WORKDIRS.value:
@@ -128,7 +172,11 @@ def main(argv) -> int:
         return 1
     from experiments import _cli
 
-    print(_cli.write_report(_OUT.value, "experiments.synthetic.restarts", table(rows)))
+    text = table(rows)
+    if _REFERENCE.value:
+        ref = likelihood_gap.load_results(_REFERENCE.value, lambda r: "seed" in r)
+        text += "\n\n" + reference_table(rows, ref)
+    print(_cli.write_report(_OUT.value, "experiments.synthetic.restarts", text))
     return 0
 
 

@@ -359,3 +359,29 @@ def test_restarts_table(tmp_path):
     assert "| 3 | 1 | 90.0 | 70.0 | 90.0 | -1.00 | 1 | 90.0 | +1.00 |" in text
     assert "| 3 | 0 | 60.0 | 60.0 | 80.0 | +1.00 | 0 | 60.0 | -0.50 |" in text
     assert "Kept by agreement minus restart 0: +10.0 points (higher on 1, lower on 0)" in text
+
+
+def test_restarts_reference_table_compares_codes_of_the_same_seed(tmp_path):
+    import numpy as np
+
+    from experiments.synthetic import restarts
+
+    rng = np.random.default_rng(0)
+    s = rng.uniform(-1, 1, (300, 2))
+    codes = {  # (workdir, seed): code
+        ("run/seed_1", 1): np.stack([np.exp(s[:, 1]), s[:, 0] ** 3], 1),  # warp of the ref
+        ("run/seed_2", 2): s @ np.array([[0.8, -0.6], [0.6, 0.8]]),  # rotated away
+        ("ref/seed_1", 1): s,
+        ("ref/seed_2", 2): s,
+    }
+    rows = []
+    for (wd, seed), z in codes.items():
+        (tmp_path / wd).mkdir(parents=True)
+        np.savez(tmp_path / wd / "codes.npz", z=z)
+        rows.append({"workdir": str(tmp_path / wd), "seed": seed, "mcc_pearson": 0.9})
+    text = restarts.reference_table(rows[:2], rows[2:])
+    assert "| 1 | 90.0 | 90.0 | 1.000 |" in text
+    assert "| 2 | 90.0 | 90.0 | 0.8" in text
+    assert "(>= 0.95 on 1) |" in text
+    with pytest.raises(ValueError, match="no run has a reference run of the same seed"):
+        restarts.reference_table(rows[:1], rows[3:])
