@@ -51,12 +51,24 @@ def _has_agreement(rows: list[dict]) -> bool:
 
 
 def table(rows: list[dict]) -> str:
+    """`_table` of the runs, one table per method when the runs are of several methods."""
+    methods = list(dict.fromkeys(r.get("method") for r in rows))
+    if len(methods) < 2:
+        return _table(rows)
+    return "\n\n".join(
+        f"#### {m}\n\n" + _table([r for r in rows if r.get("method") == m]) for m in methods
+    )
+
+
+def _table(rows: list[dict]) -> str:
     """One line per run, then the means (MCC in points) and the kept-minus-restart-0 mean.
 
     "kept" is the restart the training objective keeps (`train.restart_selection=objective`);
     when the runs recorded each restart's agreement with the others (every run made since
     `train.restart_selection` exists), the restart the agreement keeps (the medoid) and the
-    Spearman correlation of agreement and MCC (positive: the ranking works) are added.
+    Spearman correlation of agreement and MCC (positive: the ranking works) are added, with
+    the number of restarts whose code agrees with the medoid's (pairwise Spearman MCC >= 0.95,
+    the medoid included; `code_agreement`'s `agreeing`).
     """
     from scipy.stats import spearmanr
 
@@ -65,11 +77,12 @@ def table(rows: list[dict]) -> str:
         "| workdir | restarts | kept | MCC kept | MCC restart 0 | MCC best (oracle) "
         "| Spearman(loss, MCC) |"
         + (
-            " kept by agreement | MCC kept by agreement | Spearman(agreement, MCC) |"
+            " kept by agreement | MCC kept by agreement | Spearman(agreement, MCC) "
+            "| restarts agreeing with it |"
             if agree
             else ""
         ),
-        "|---|---|---|---|---|---|---|" + ("---|---|---|" if agree else ""),
+        "|---|---|---|---|---|---|---|" + ("---|---|---|---|" if agree else ""),
     ]
     kept, first, best, rhos, kept_a, rhos_a = [], [], [], [], [], []
     for r in rows:
@@ -94,7 +107,9 @@ def table(rows: list[dict]) -> str:
             rho_a = float(spearmanr(a[ok], mcc[ok])[0]) if ok.sum() > 2 else float("nan")
             kept_a.append(mcc[ka])
             rhos_a.append(rho_a)
-            line += f" {rs[ka]['restart']} | {100 * mcc[ka]:.1f} | {rho_a:+.2f} |"
+            group = r.get("restart_agreement", {}).get("agreeing")
+            group = f"{len(group)} of {ok.sum()}" if group is not None else "-"
+            line += f" {rs[ka]['restart']} | {100 * mcc[ka]:.1f} | {rho_a:+.2f} | {group} |"
         lines.append(line)
     if rows:
         kept, first, best = (100 * np.array(v) for v in (kept, first, best))
@@ -104,7 +119,7 @@ def table(rows: list[dict]) -> str:
         )
         if agree:
             ka = 100 * np.array(kept_a)
-            last += f" | {ka.mean():.1f} ± {ka.std():.1f} | {np.nanmean(rhos_a):+.2f} |"
+            last += f" | {ka.mean():.1f} ± {ka.std():.1f} | {np.nanmean(rhos_a):+.2f} | |"
         lines.append(last)
         d = kept - first
         lines.append(
@@ -130,7 +145,7 @@ def reference_table(rows: list[dict], reference: list[dict]) -> str:
     For each run, the Spearman MCC between its held-out code (`codes.npz`) and that of the
     reference run with the same data seed (e.g. the plain AE: did the regularizer move the code
     out of the AE's basin?), beside both runs' MCC with the true latents. Runs without a
-    reference of their seed are left out.
+    reference of their seed, and the reference runs themselves, are left out.
     """
     from qdjax import metrics
 
@@ -139,25 +154,30 @@ def reference_table(rows: list[dict], reference: list[dict]) -> str:
         "| workdir | seed | MCC kept | MCC reference | Spearman MCC(kept code, reference code) |",
         "|---|---|---|---|---|",
     ]
-    agree = []
+    agree, method = [], []
     for r in rows:
         ref = by_seed.get(r.get("seed"))
-        if ref is None:
-            continue
+        if ref is None or os.path.samefile(ref["workdir"], r["workdir"]):
+            continue  # no reference of this seed, or the run is the reference itself
         z = np.load(os.path.join(r["workdir"], "codes.npz"))["z"]
         z_ref = np.load(os.path.join(ref["workdir"], "codes.npz"))["z"]
         a = metrics.mcc(z, z_ref, correlation="spearman").score
         agree.append(a)
+        method.append(r.get("method"))
         lines.append(
             f"| {r['workdir']} | {r['seed']} | {100 * r['mcc_pearson']:.1f} | "
             f"{100 * ref['mcc_pearson']:.1f} | {a:.3f} |"
         )
     if not agree:
         raise ValueError("no run has a reference run of the same seed (--reference)")
-    lines.append(
-        f"| **mean over {len(agree)}** | | | | {np.mean(agree):.3f} "
-        f"(>= 0.95 on {int(np.sum(np.array(agree) >= 0.95))}) |"
-    )
+    agree, method = np.array(agree), np.array(method, dtype=object)
+    for m in dict.fromkeys(method):
+        a = agree[method == m]
+        name = f" ({m})" if m is not None else ""
+        lines.append(
+            f"| **mean over {a.size}{name}** | | | | {np.mean(a):.3f} "
+            f"(>= 0.95 on {int(np.sum(a >= 0.95))}) |"
+        )
     return "\n".join(lines)
 
 
