@@ -302,12 +302,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             )
             fits.append(res)
             logging.info("restart %d: selection loss %.5f", r, score)
+        # restarts with a finite code; the verdict's run indices (medoid, agreeing) index this
         finite = [i for i, c in enumerate(codes) if np.all(np.isfinite(c))]
         if len(finite) >= 2:
             agreement = identifiability.code_agreement([codes[i] for i in finite])
             for i, a in zip(finite, agreement.mean_agreement):
                 restarts[i]["agreement"] = float(a)
-        for i, r in enumerate(restarts):
+        for r in restarts:
             r.setdefault("agreement", float("nan"))
         kept = select_restart(restarts, tc.restart_selection)
         result = fits[kept]
@@ -344,7 +345,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         results["restart_selection"] = tc.restart_selection
         results["restart_kept"] = kept
         if agreement is not None:
-            results["restart_agreement"] = agreement.to_json()
+            results["restart_agreement"] = {**agreement.to_json(), "restarts": finite}
     if hasattr(model, "cells"):  # a likelihood model with its own grid (grid_flow)
         own = np.asarray(jax.jit(lambda m, x: m.cells(x))(model, x_eval))
         results["cell_accuracy_model"] = metrics.quantized_cell_accuracy(own, cells_eval).accuracy

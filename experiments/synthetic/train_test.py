@@ -301,6 +301,7 @@ def test_restarts_kept_by_agreement_are_the_medoid_of_the_codes(tmp_path):
     assert np.all((a > 0) & (a <= 1))
     assert results["restart_kept"] == int(np.argmax(a))
     assert results["restart_selection"] == "agreement"
+    assert results["restart_agreement"]["restarts"] == [0, 1, 2]  # every code finite
     pairwise = np.array(results["restart_agreement"]["pairwise"])
     np.testing.assert_allclose(pairwise, pairwise.T)
     np.testing.assert_allclose((pairwise.sum(1) - 1) / 2, a, atol=1e-9)

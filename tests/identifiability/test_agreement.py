@@ -63,3 +63,19 @@ def test_bad_input_gets_one_line_errors():
         code_agreement([z, z], correlation="kendall")
     with pytest.raises(ValueError, match=r"\[n, d\]"):
         code_agreement([z, z[:, 0]])
+
+
+def test_plot_marks_every_pair_and_outlines_the_medoid():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from qdjax.identifiability import plot_code_agreement
+
+    v = code_agreement(_runs(2, 1))
+    ax = plot_code_agreement(v)
+    assert len(ax.texts) == 9 and f"{v.pairwise[0, 2]:.2f}" in [t.get_text() for t in ax.texts]
+    (box,) = [p for p in ax.patches if isinstance(p, matplotlib.patches.Rectangle)]
+    assert box.get_y() == v.medoid - 0.5 and box.get_width() == 3
+    plt.close(ax.figure)
