@@ -25,12 +25,12 @@ from absl import app, flags
 
 from experiments.synthetic import likelihood_gap
 
-_WORKDIRS, _OUT, _REFERENCE = None, None, None
+_WORKDIRS, _OUT, _REFERENCE, _PAIRED = None, None, None, None
 
 
 def _define_flags() -> None:
     """Defines this script's flags (only when run as a program, so importing it is free)."""
-    global _WORKDIRS, _OUT, _REFERENCE
+    global _WORKDIRS, _OUT, _REFERENCE, _PAIRED
     _WORKDIRS = flags.DEFINE_list("workdirs", [], "Glob patterns of finished workdirs.")
     _OUT = flags.DEFINE_string("out", "", "Markdown file to write (empty: print only).")
     _REFERENCE = flags.DEFINE_list(
@@ -38,6 +38,12 @@ def _define_flags() -> None:
         [],
         "Glob patterns of reference workdirs (e.g. the plain AE's): adds the agreement of each "
         "kept code with the reference code of the same seed.",
+    )
+    _PAIRED = flags.DEFINE_list(
+        "paired",
+        [],
+        "Method pairs 'a:b' among --workdirs: paired MCC differences of the kept restarts, "
+        "by each selection rule, with a bootstrap interval over shared seeds.",
     )
 
 
@@ -139,6 +145,45 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def kept_mcc(r: dict, rule: str) -> float:
+    """Held-out MCC (Pearson) of the restart that `rule` ("objective" or "agreement") keeps."""
+    from experiments.synthetic.train import select_restart
+
+    kept = select_restart(r["restarts"], rule)
+    return next(x["mcc_pearson"] for x in r["restarts"] if x["restart"] == kept)
+
+
+def paired_table(rows: list[dict], pairs: list[tuple[str, str]], num_bootstrap: int = 2000) -> str:
+    """Paired MCC differences between methods, each kept by the same rule, on shared seeds.
+
+    For each pair `a:b` and each rule with recorded scores, the per-seed difference of the
+    kept restarts' MCC (points), its mean with the protocol's 95% percentile bootstrap interval
+    over seeds, and the number of seeds on which `a` is higher.
+    """
+    from experiments.synthetic import protocol
+
+    by = {}
+    for r in rows:
+        by.setdefault(r.get("method"), {})[r["seed"]] = r
+    rules = ["objective"] + (["agreement"] if _has_agreement(rows) else [])
+    lines = ["| a - b | kept by | mean [95% CI] | seeds a > b |", "|---|---|---|---|"]
+    for a, b in pairs:
+        missing = [m for m in (a, b) if m not in by]
+        if missing:
+            raise ValueError(f"--paired: no runs of {missing} among --workdirs")
+        seeds = sorted(set(by[a]) & set(by[b]))
+        if len(seeds) < 2:
+            raise ValueError(f"--paired {a}:{b}: fewer than 2 seeds with runs of both")
+        for rule in rules:
+            d = 100 * np.array([kept_mcc(by[a][s], rule) - kept_mcc(by[b][s], rule) for s in seeds])
+            lo, hi = protocol.bootstrap_ci(d, num_bootstrap)
+            lines.append(
+                f"| {a} - {b} | {rule} | {d.mean():+.1f} [{lo:+.1f}, {hi:+.1f}] | "
+                f"{int(np.sum(d > 0))}/{len(d)} |"
+            )
+    return "\n".join(lines)
+
+
 def reference_table(rows: list[dict], reference: list[dict]) -> str:
     """Does the kept code sit where a reference run of the same seed put its code?
 
@@ -193,6 +238,12 @@ def main(argv) -> int:
     from experiments import _cli
 
     text = table(rows)
+    if _PAIRED.value:
+        pairs = [tuple(p.split(":")) for p in _PAIRED.value]
+        if any(len(p) != 2 for p in pairs):
+            print(f"--paired must look like 'cliff:ioss'; got {_PAIRED.value}", file=sys.stderr)
+            return 2
+        text += "\n\n" + paired_table(rows, pairs)
     if _REFERENCE.value:
         ref = likelihood_gap.load_results(_REFERENCE.value, lambda r: "seed" in r)
         text += "\n\n" + reference_table(rows, ref)

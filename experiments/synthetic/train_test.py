@@ -386,3 +386,30 @@ def test_restarts_reference_table_compares_codes_of_the_same_seed(tmp_path):
     assert "(>= 0.95 on 1) |" in text and text.count("ref/seed_") == 0
     with pytest.raises(ValueError, match="no run has a reference run of the same seed"):
         restarts.reference_table(rows[:1], rows[3:])
+
+
+def test_restarts_paired_table_pairs_kept_restarts_of_two_methods_by_rule():
+    import numpy as np
+
+    from experiments.synthetic import restarts
+
+    def run(method, seed, losses, agreements, mccs):
+        return {
+            "method": method,
+            "seed": seed,
+            "restarts": [
+                {"restart": i, "selection_loss": lo, "agreement": ag, "mcc_pearson": m}
+                for i, (lo, ag, m) in enumerate(zip(losses, agreements, mccs))
+            ],
+        }
+
+    rows = [  # a keeps 0.9 by objective and 0.7 by agreement; b keeps 0.8 by both
+        run("a", s, [0.1, 0.2], [0.5, 0.6], [0.9, 0.7]) for s in (1, 2, 3)
+    ] + [run("b", s, [0.2, 0.1], [0.5, 0.6], [0.6, 0.8]) for s in (1, 2, 3, 4)]
+    assert restarts.kept_mcc(rows[0], "objective") == 0.9
+    text = restarts.paired_table(rows, [("a", "b")])
+    assert "| a - b | objective | +10.0 [+10.0, +10.0] | 3/3 |" in text
+    assert "| a - b | agreement | -10.0 [-10.0, -10.0] | 0/3 |" in text
+    with pytest.raises(ValueError, match=r"no runs of \['c'\]"):
+        restarts.paired_table(rows, [("a", "c")])
+    assert np.isfinite(restarts.kept_mcc(rows[-1], "agreement"))
