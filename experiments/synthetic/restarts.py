@@ -78,6 +78,8 @@ def _table(rows: list[dict]) -> str:
     """
     from scipy.stats import spearmanr
 
+    from experiments.synthetic.train import select_restart
+
     agree = _has_agreement(rows)
     lines = [
         "| workdir | restarts | kept | MCC kept | MCC restart 0 | MCC best (oracle) "
@@ -93,7 +95,8 @@ def _table(rows: list[dict]) -> str:
     kept, first, best, rhos, kept_a, rhos_a = [], [], [], [], [], []
     for r in rows:
         rs = sorted(r["restarts"], key=lambda x: x["restart"])
-        k = min(rs, key=lambda x: x["selection_loss"])
+        index = [x["restart"] for x in rs]  # positions of the restarts, by number
+        k = rs[index.index(select_restart(rs, "objective"))]
         mcc = np.array([x["mcc_pearson"] for x in rs])
         loss = np.array([x["selection_loss"] for x in rs])
         finite = np.isfinite(loss)
@@ -108,7 +111,7 @@ def _table(rows: list[dict]) -> str:
         )
         if agree:
             a = np.array([x.get("agreement", np.nan) for x in rs], np.float64)
-            ka = int(np.argmax(np.where(np.isfinite(a), a, -np.inf)))
+            ka = index.index(select_restart(rs, "agreement"))
             ok = np.isfinite(a)
             rho_a = float(spearmanr(a[ok], mcc[ok])[0]) if ok.sum() > 2 else float("nan")
             kept_a.append(mcc[ka])
