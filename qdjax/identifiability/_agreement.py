@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from qdjax.identifiability._verdict import Verdict
+from qdjax.metrics._validation import as_matrix
 
 __all__ = ["CodeAgreementVerdict", "code_agreement", "plot_code_agreement"]
 
@@ -57,24 +58,6 @@ class CodeAgreementVerdict(Verdict):
     mean_agreement: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     medoid: int = -1
     agreeing: tuple[int, ...] = ()
-
-
-def _as_code(z, i: int) -> np.ndarray:
-    a = np.asarray(z)
-    if a.ndim != 2 or a.shape[0] < 3 or a.shape[1] < 1:
-        raise ValueError(
-            f"codes[{i}] must be a [n, d] array with n >= 3 rows (one per input); got shape "
-            f"{a.shape}"
-        )
-    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
-        raise TypeError(f"codes[{i}] must be real numbers; got dtype {a.dtype}")
-    a = a.astype(np.float64)
-    if not np.all(np.isfinite(a)):
-        raise ValueError(
-            f"codes[{i}] has {int(np.sum(~np.isfinite(a)))} non-finite values; encode finite "
-            "inputs with a finite model (a NaN code means the run diverged: leave it out)"
-        )
-    return a
 
 
 def code_agreement(
@@ -107,7 +90,7 @@ def code_agreement(
         raise ValueError(
             "codes must be a sequence of K >= 2 codes [n, d] (one per run); got one array"
         )
-    runs = [_as_code(z, i) for i, z in enumerate(codes)]
+    runs = [as_matrix(z, f"codes[{i}]", "[n, d]", min_rows=3) for i, z in enumerate(codes)]
     if len(runs) < 2:
         raise ValueError(f"code_agreement needs the codes of at least 2 runs; got {len(runs)}")
     n = {z.shape[0] for z in runs}
