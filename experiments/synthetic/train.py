@@ -59,7 +59,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"must be in [0, 1); got {d.empty_fraction}",
     )
     require(
-        d.mixing in ("mlp", "linear"), "data.mixing", f"must be 'mlp' or 'linear'; got {d.mixing!r}"
+        d.mixing in data.MIXING_KINDS,
+        "data.mixing",
+        f"must be one of {', '.join(data.MIXING_KINDS)}; got {d.mixing!r}",
     )
     require(d.num_eval >= 2, "data.num_eval", f"must be >= 2; got {d.num_eval}")
     require(

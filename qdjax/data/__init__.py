@@ -31,6 +31,7 @@ from qdjax.data._sparse_coding import (
     make_sparse_coding,
 )
 from qdjax.data._synthetic import (
+    MIXING_KINDS,
     GridDensity,
     JumpSizes,
     Mixing,
@@ -43,6 +44,7 @@ from qdjax.data._synthetic import (
 from qdjax.data._tfds import tfds_dataset
 
 __all__ = [
+    "MIXING_KINDS",
     "MechanisticDataset",
     "MechanisticGenerator",
     "make_mechanistic",

@@ -157,3 +157,33 @@ def test_mixing_log_det_matches_finite_differences_and_truth_log_prob():
     np.testing.assert_allclose(
         raw.log_prob(slice(0, 50)) + np.sum(np.log(ds.x_scale)), ds.log_prob(slice(0, 50))
     )
+
+
+def test_smooth_mlp_mixing_has_a_continuous_jacobian_and_the_same_layers():
+    """`smooth_mlp` draws the same layers as `mlp` from the same seed; its log-det matches
+    central differences, and it is continuous where LeakyReLU's jumps by log(slope)."""
+    mlp = data.make_mixing(np.random.default_rng(3), num_latents=2, num_layers=3)
+    smooth = data.make_mixing(
+        np.random.default_rng(3), num_latents=2, num_layers=3, kind="smooth_mlp"
+    )
+    for a, b in zip(mlp.weights + mlp.biases, smooth.weights + smooth.biases):
+        np.testing.assert_array_equal(a, b)
+    assert (mlp.activation, smooth.activation) == ("leaky_relu", "smooth_leaky_relu")
+    s = np.random.default_rng(0).uniform(-2, 2, (60, 2))
+    eps = 1e-3
+    jac = np.stack(
+        [(smooth(s + eps * e) - smooth(s - eps * e)) / (2 * eps) for e in np.eye(2)], axis=2
+    )
+    np.testing.assert_allclose(smooth.log_abs_det_jacobian(s), np.linalg.slogdet(jac)[1], atol=1e-2)
+    # walk across the first layer's kink of unit 0 ((s W0 + b0)_0 = 0): a segment through it
+    w, b = mlp.weights[0], mlp.biases[0]
+    direction = w[:, 0] / np.sum(w[:, 0] ** 2)
+    on_kink = -b[0] * direction
+    step = 1e-4 * direction / np.linalg.norm(direction)
+    pair = np.stack([on_kink - step, on_kink + step])
+    jump_mlp = np.abs(np.diff(mlp.log_abs_det_jacobian(pair)))[0]
+    jump_smooth = np.abs(np.diff(smooth.log_abs_det_jacobian(pair)))[0]
+    assert jump_mlp > 0.5 * abs(np.log(mlp.negative_slope))  # an oblique density cliff
+    assert jump_smooth < 1e-3
+    with pytest.raises(ValueError, match="smooth_mlp"):
+        data.make_mixing(np.random.default_rng(0), num_latents=2, kind="tanh")

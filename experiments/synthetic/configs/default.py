@@ -30,7 +30,7 @@ def get_config(method: str | None = None) -> ml_collections.ConfigDict:
     c.data.logit_scale = 1.0
     c.data.empty_fraction = 0.0
     c.data.smoothing = 0.0
-    c.data.mixing = "mlp"  # "mlp" | "linear"
+    c.data.mixing = "mlp"  # "mlp" (LeakyReLU) | "smooth_mlp" (a diffeomorphism) | "linear"
     c.data.mixing_layers = 3
 
     c.model = ml_collections.ConfigDict()
