@@ -219,3 +219,18 @@ def test_paired_files_pairs_methods_of_two_reports():
     assert len(rows) == 1  # 3lat: not in a
     # seeds 2 and 3 only: (0.8 - 0.7, 0.7 - 0.75) * 100 -> mean +2.5, one of two above
     assert rows[0].startswith("| 2d | new - old | +2.5 [") and rows[0].endswith("| 1/2 |")
+
+
+def test_paired_files_pairs_two_settings_and_says_when_nothing_pairs():
+    from experiments.synthetic import paired_files
+
+    a = {
+        "settings": {"2d_smooth": {"seeds": [1, 2], "methods": {"m": {"mcc_pearson": [0.9, 0.6]}}}}
+    }
+    b = {"settings": {"2d": {"seeds": [1, 2], "methods": {"m": {"mcc_pearson": [0.8, 0.7]}}}}}
+    with pytest.raises(ValueError, match="--settings=sa:sb"):
+        paired_files.paired_table(a, b, [("m", "m")], 200)  # no setting name in common
+    text = paired_files.paired_table(a, b, [("m", "m")], 200, [("2d_smooth", "2d")])
+    (row,) = text.splitlines()[2:]
+    # (0.9 - 0.8, 0.6 - 0.7) * 100 -> mean 0.0, one of two above
+    assert row.startswith("| 2d_smooth vs 2d | m - m | +0.0 [") and row.endswith("| 1/2 |")
