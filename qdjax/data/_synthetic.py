@@ -20,6 +20,7 @@ from functools import cache
 from typing import NamedTuple
 
 import numpy as np
+import scipy.special
 
 
 class JumpSizes(NamedTuple):
@@ -247,6 +248,12 @@ class Mixing:
     negative_slope: float = 0.2
     activation: str = "leaky_relu"
 
+    def __post_init__(self):
+        if self.activation not in ("leaky_relu", "smooth_leaky_relu"):
+            raise ValueError(
+                f"activation must be 'leaky_relu' or 'smooth_leaky_relu'; got {self.activation!r}"
+            )
+
     def _act(self, h: np.ndarray) -> np.ndarray:
         a = self.negative_slope
         if self.activation == "smooth_leaky_relu":
@@ -256,7 +263,7 @@ class Mixing:
     def _log_slope(self, h: np.ndarray) -> np.ndarray:
         a = self.negative_slope
         if self.activation == "smooth_leaky_relu":
-            return np.log(a + (1.0 - a) / (1.0 + np.exp(-h)))
+            return np.log(a + (1.0 - a) * scipy.special.expit(h))
         return np.where(h >= 0, 0.0, np.log(a))
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
@@ -270,8 +277,8 @@ class Mixing:
     def log_abs_det_jacobian(self, z: np.ndarray) -> np.ndarray:
         """`log|det df/dz|` at `z: [n, d]` for a square mixing (`D == d`), `[n]`, float64.
 
-        Exact for the piecewise-linear map: the product of the layer matrices with the
-        LeakyReLU slopes active at `z` (at a kink, the slope of the positive side).
+        Exact: the product of the layer matrices with the activation's slopes at `z`
+        (LeakyReLU: at a kink, the slope of the positive side).
         """
         h = np.asarray(z, dtype=np.float64)
         if self.weights[0].shape[0] != self.weights[0].shape[1]:
@@ -310,7 +317,7 @@ def make_mixing(
         layers) or `"smooth_mlp"` (the same layers, drawn from the same generator state,
         with the smooth leaky ReLU: a diffeomorphism, see :class:`Mixing`).
       num_layers: layers of the MLP mixing (>= 1).
-      negative_slope: LeakyReLU slope in `(0, 1]`.
+      negative_slope: the activation's slope for large negative inputs, in `(0, 1]`.
     """
     obs_dim = num_latents if obs_dim is None else int(obs_dim)
     if obs_dim < num_latents:
