@@ -36,8 +36,8 @@ from ml_collections import config_flags
 from experiments import _cli
 from experiments.synthetic.configs import default
 
-# Data settings: overrides on configs/default.py (the three settings of issue 11, and the
-# 2-D one with a smooth mixing).
+# Data settings: overrides on configs/default.py (the three settings of issue 11, and each
+# with the diffeomorphic smooth_mlp mixing: "<name>_smooth").
 SETTINGS = {
     "2d": {},
     "3lat": {
@@ -50,6 +50,18 @@ SETTINGS = {
     # the 2-D default with a diffeomorphic mixing (smooth leaky ReLU): LeakyReLU's kinks add
     # oblique density cliffs to x that seed 000's theory does not allow (qdjax.data.Mixing)
     "2d_smooth": {"data.mixing": "smooth_mlp"},
+    "3lat_smooth": {
+        "data.num_latents": 3,
+        "data.obs_dim": 3,
+        "model.num_latents": 3,
+        "data.cells_per_dim": 3,
+        "data.mixing": "smooth_mlp",
+    },
+    "6cell_deep_smooth": {
+        "data.cells_per_dim": 6,
+        "data.mixing_layers": 5,
+        "data.mixing": "smooth_mlp",
+    },
 }
 BASELINES = ("ae", "betavae", "hfs", "ioss", "qlae")  # what the candidates are compared with
 # methods with a loss.regularizer_weight
