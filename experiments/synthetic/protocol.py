@@ -47,22 +47,12 @@ SETTINGS = {
         "data.cells_per_dim": 3,
     },
     "6cell_deep": {"data.cells_per_dim": 6, "data.mixing_layers": 5},
-    # the 2-D default with a diffeomorphic mixing (smooth leaky ReLU): LeakyReLU's kinks add
-    # oblique density cliffs to x that seed 000's theory does not allow (qdjax.data.Mixing)
-    "2d_smooth": {"data.mixing": "smooth_mlp"},
-    "3lat_smooth": {
-        "data.num_latents": 3,
-        "data.obs_dim": 3,
-        "model.num_latents": 3,
-        "data.cells_per_dim": 3,
-        "data.mixing": "smooth_mlp",
-    },
-    "6cell_deep_smooth": {
-        "data.cells_per_dim": 6,
-        "data.mixing_layers": 5,
-        "data.mixing": "smooth_mlp",
-    },
 }
+# each with a diffeomorphic mixing (smooth leaky ReLU): LeakyReLU's kinks add oblique density
+# cliffs to x that seed 000's theory does not allow (qdjax.data.Mixing)
+SETTINGS.update(
+    {f"{name}_smooth": {**over, "data.mixing": "smooth_mlp"} for name, over in SETTINGS.items()}
+)
 BASELINES = ("ae", "betavae", "hfs", "ioss", "qlae")  # what the candidates are compared with
 # methods with a loss.regularizer_weight
 TUNABLE = (
