@@ -78,7 +78,7 @@ def paired_table(
         raise ValueError(
             f"no pair has two common finished seeds: settings {settings} (A has "
             f"{sorted(a['settings'])}, B has {sorted(b['settings'])}; pair others with "
-            "--settings=sa:sb), methods {pairs}"
+            f"--settings=sa:sb), methods {pairs}"
         )
     return "\n".join(lines)
 

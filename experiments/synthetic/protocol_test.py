@@ -228,7 +228,7 @@ def test_paired_files_pairs_two_settings_and_says_when_nothing_pairs():
         "settings": {"2d_smooth": {"seeds": [1, 2], "methods": {"m": {"mcc_pearson": [0.9, 0.6]}}}}
     }
     b = {"settings": {"2d": {"seeds": [1, 2], "methods": {"m": {"mcc_pearson": [0.8, 0.7]}}}}}
-    with pytest.raises(ValueError, match="--settings=sa:sb"):
+    with pytest.raises(ValueError, match=r"--settings=sa:sb\), methods \[\('m', 'm'\)\]"):
         paired_files.paired_table(a, b, [("m", "m")], 200)  # no setting name in common
     text = paired_files.paired_table(a, b, [("m", "m")], 200, [("2d_smooth", "2d")])
     (row,) = text.splitlines()[2:]
