@@ -69,10 +69,8 @@ def paired_table(
             if len(seeds) < 2:
                 continue
             diff = 100 * (np.array([va[s] for s in seeds]) - np.array([vb[s] for s in seeds]))
-            lo, hi = protocol.bootstrap_ci(diff, num_bootstrap)
             lines.append(
-                f"| {setting} | {ma} - {mb} | {diff.mean():+.1f} [{lo:+.1f}, {hi:+.1f}] | "
-                f"{int(np.sum(diff > 0))}/{len(seeds)} |"
+                f"| {setting} | {ma} - {mb} | {protocol.paired_cells(diff, num_bootstrap)} |"
             )
     if len(lines) == 2:
         raise ValueError(
@@ -89,8 +87,8 @@ def main(argv) -> int:
         print("--a, --b and --pairs are required", file=sys.stderr)
         return 2
     try:
-        pairs = protocol.parse_pairs(_PAIRS.value)
-        settings = protocol.parse_pairs(_SETTINGS.value) if _SETTINGS.value else None
+        pairs = protocol.parse_pairs(_PAIRS.value, "--pairs")
+        settings = protocol.parse_pairs(_SETTINGS.value, "--settings") if _SETTINGS.value else None
         with open(_A.value) as f:
             a = json.load(f)
         with open(_B.value) as f:

@@ -472,6 +472,14 @@ def _paired(a: np.ndarray, b: np.ndarray, num_bootstrap: int) -> tuple[np.ndarra
     return (diff, *bootstrap_ci(diff, num_bootstrap))
 
 
+def paired_cells(diff: np.ndarray, num_bootstrap: int) -> str:
+    """`"mean [lo, hi] | k/n"` of paired differences `diff` (points): the mean, its 95%
+    bootstrap interval, and on how many of the `n` seeds the difference is positive."""
+    diff = np.asarray(diff, np.float64)
+    lo, hi = bootstrap_ci(diff, num_bootstrap)
+    return f"{diff.mean():+.1f} [{lo:+.1f}, {hi:+.1f}] | {int(np.sum(diff > 0))}/{diff.size}"
+
+
 def bootstrap_ci(diff: np.ndarray, num: int, seed: int = 0) -> tuple[float, float]:
     """95% percentile bootstrap interval of the mean of `diff`."""
     rng = np.random.default_rng(seed)
@@ -522,13 +530,14 @@ def _mean_std(x: np.ndarray, scale: float) -> str:
     return f"{np.nanmean(x) * scale:.{digits}f} ± {np.nanstd(x) * scale:.{digits}f}"
 
 
-def parse_pairs(spec: str) -> list[tuple[str, str]]:
-    """`"a:b,c:d"` -> `[("a", "b"), ("c", "d")]` (the report's extra paired comparisons)."""
+def parse_pairs(spec: str, flag: str = "--config.paired") -> list[tuple[str, str]]:
+    """`"a:b,c:d"` -> `[("a", "b"), ("c", "d")]` (the report's extra paired comparisons);
+    `flag` names the option in the error."""
     out = []
     for part in filter(None, spec.split(",")):
         a, sep, b = part.partition(":")
         if not (sep and a and b):
-            raise ValueError(f"--config.paired must look like 'cliff_rank:cliff'; got {part!r}")
+            raise ValueError(f"{flag} must look like 'cliff_rank:cliff'; got {part!r}")
         out.append((a, b))
     return out
 
@@ -623,10 +632,7 @@ def report(
                     [by_method[b][k]["mcc_pearson"] for k in seeds],
                     num_bootstrap,
                 )
-                lines.append(
-                    f"| {setting} | {a} - {b} | {diff.mean():+.1f} [{lo:+.1f}, {hi:+.1f}] | "
-                    f"{int((diff > 0).sum())}/{len(seeds)} |"
-                )
+                lines.append(f"| {setting} | {a} - {b} | {paired_cells(diff, num_bootstrap)} |")
                 summary["settings"][setting].setdefault("paired", {})[f"{a}-{b}"] = [
                     float(diff.mean()),
                     lo,

@@ -179,11 +179,7 @@ def paired_table(rows: list[dict], pairs: list[tuple[str, str]], num_bootstrap: 
             raise ValueError(f"--paired {a}:{b}: fewer than 2 seeds with runs of both")
         for rule in rules:
             d = 100 * np.array([kept_mcc(by[a][s], rule) - kept_mcc(by[b][s], rule) for s in seeds])
-            lo, hi = protocol.bootstrap_ci(d, num_bootstrap)
-            lines.append(
-                f"| {a} - {b} | {rule} | {d.mean():+.1f} [{lo:+.1f}, {hi:+.1f}] | "
-                f"{int(np.sum(d > 0))}/{len(d)} |"
-            )
+            lines.append(f"| {a} - {b} | {rule} | {protocol.paired_cells(d, num_bootstrap)} |")
     return "\n".join(lines)
 
 
@@ -242,9 +238,12 @@ def main(argv) -> int:
 
     text = table(rows)
     if _PAIRED.value:
-        pairs = [tuple(p.split(":")) for p in _PAIRED.value]
-        if any(len(p) != 2 for p in pairs):
-            print(f"--paired must look like 'cliff:ioss'; got {_PAIRED.value}", file=sys.stderr)
+        from experiments.synthetic import protocol
+
+        try:
+            pairs = protocol.parse_pairs(",".join(_PAIRED.value), "--paired")
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
             return 2
         text += "\n\n" + paired_table(rows, pairs)
     if _REFERENCE.value:
