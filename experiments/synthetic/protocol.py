@@ -62,6 +62,7 @@ TUNABLE = (
     "hfs",
     "ioss",
     "ioss_cliff",
+    "cliff_on_ioss",
     "axis_alignment",
     "axis_alignment_nodecoder",
 )

@@ -270,6 +270,31 @@ register(
     )
 )
 
+
+def _build_cliff_on_ioss(recipe: Recipe, arch: Architecture, seed: int) -> Built:
+    model = parts.autoencoder_model("ae", recipe, arch, seed)
+    ioss = qtrain.latent_term(
+        "ioss", parts.ioss_kernel(recipe), weight=float(recipe["loss.regularizer_weight"])
+    )
+    terms = [parts.reconstruction(recipe), ioss, parts.regularizer("cliff", recipe)]
+    return parts.single_optimizer(model, recipe, qtrain.make_objective(*terms))
+
+
+register(
+    Method(
+        name="cliff_on_ioss",
+        summary="AE + IOSS from the first update + Cliff after its warm-up and ramp (one weight "
+        "for both terms)",
+        reference="IOSS (Wang & Jordan 2021) plus Cliff (seed 001): unlike `ioss_cliff`, the "
+        "support term shapes the code during Cliff's AE warm-up",
+        data=_VECTOR,
+        defaults={**_REG, **_CLIFF_TERMS},
+        dataset_defaults={"synthetic": dict(CLIFF_SYNTHETIC)},
+        build=_build_cliff_on_ioss,
+        schedule_keys=("loss.warmup_steps", "loss.regularizer_weight"),
+    )
+)
+
 _QUANT = {
     "model.num_values": 10,
     "model.quantizer": "latent",

@@ -270,3 +270,32 @@ def test_ioss_cliff_penalty_is_the_sum_of_the_two_and_follows_cliffs_terms():
     # Cliff's synthetic schedule (warm-up, ramp, batch), not IOSS's
     assert (recipe["loss.warmup_steps"], recipe["train.batch_size"]) == (1000, 512)
     assert "ioss_cliff" not in methods.names("balls")
+
+
+def test_cliff_on_ioss_has_ioss_from_the_first_update_and_cliff_after_its_ramp():
+    from qdjax import losses
+    from qdjax.methods import _parts
+
+    recipe = methods.resolve("cliff_on_ioss", "synthetic", {"loss.regularizer_weight": 0.3})
+    arch = methods.Architecture((3,), 3, "mlp", {"hidden": (16,)}, dataset_size=256)
+    built = methods.build(recipe, arch, seed=0)
+    x = jax.random.normal(jax.random.key(2), (128, 3))
+    batch = data.Batch(x, x)
+    key = jax.random.key(0)
+    z = built.model(x, key=key).z
+    ioss = float(_parts.ioss_kernel(recipe)(z))
+    cliff = float(losses.cliff_loss(z).total)
+    warm, ramp = recipe["loss.warmup_steps"], recipe["loss.ramp_steps"]
+    assert (warm, ramp) == (1000, 1000)
+    losses_at = {}
+    for step in (0, warm - 1, warm + ramp // 2 - 1, warm + ramp):
+        loss, aux = built.objective(built.model, batch, key, step)
+        assert float(aux["ioss"]) == pytest.approx(ioss, rel=1e-5)
+        assert float(aux["cliff"]) == pytest.approx(cliff, rel=1e-5)
+        losses_at[step] = float(loss) - float(aux["reconstruction"])
+    # IOSS at its full weight from step 0; Cliff off in the warm-up, half-way, then full
+    assert losses_at[0] == pytest.approx(0.3 * ioss, rel=1e-5)
+    assert losses_at[warm - 1] == pytest.approx(0.3 * ioss, rel=1e-5)
+    assert losses_at[warm + ramp // 2 - 1] == pytest.approx(0.3 * ioss + 0.15 * cliff, rel=1e-4)
+    assert losses_at[warm + ramp] == pytest.approx(0.3 * (ioss + cliff), rel=1e-5)
+    assert "cliff_on_ioss" not in methods.names("balls")
