@@ -473,11 +473,14 @@ def _paired(a: np.ndarray, b: np.ndarray, num_bootstrap: int) -> tuple[np.ndarra
     return (diff, *bootstrap_ci(diff, num_bootstrap))
 
 
-def paired_cells(diff: np.ndarray, num_bootstrap: int) -> str:
+def paired_cells(
+    diff: np.ndarray, num_bootstrap: int, ci: tuple[float, float] | None = None
+) -> str:
     """`"mean [lo, hi] | k/n"` of paired differences `diff` (points): the mean, its 95%
-    bootstrap interval, and on how many of the `n` seeds the difference is positive."""
+    bootstrap interval (`ci` if already computed), and on how many of the `n` seeds the
+    difference is positive."""
     diff = np.asarray(diff, np.float64)
-    lo, hi = bootstrap_ci(diff, num_bootstrap)
+    lo, hi = ci if ci is not None else bootstrap_ci(diff, num_bootstrap)
     return f"{diff.mean():+.1f} [{lo:+.1f}, {hi:+.1f}] | {int(np.sum(diff > 0))}/{diff.size}"
 
 
@@ -633,7 +636,8 @@ def report(
                     [by_method[b][k]["mcc_pearson"] for k in seeds],
                     num_bootstrap,
                 )
-                lines.append(f"| {setting} | {a} - {b} | {paired_cells(diff, num_bootstrap)} |")
+                cells = paired_cells(diff, num_bootstrap, (lo, hi))
+                lines.append(f"| {setting} | {a} - {b} | {cells} |")
                 summary["settings"][setting].setdefault("paired", {})[f"{a}-{b}"] = [
                     float(diff.mean()),
                     lo,
