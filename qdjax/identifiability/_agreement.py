@@ -28,8 +28,10 @@ import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.optimize
 
 from qdjax.identifiability._verdict import Verdict
+from qdjax.metrics._mcc import abs_correlation
 from qdjax.metrics._validation import as_matrix
 
 __all__ = ["CodeAgreementVerdict", "code_agreement", "plot_code_agreement"]
@@ -50,6 +52,7 @@ class CodeAgreementVerdict(Verdict):
       mean_agreement: ``[K]`` each run's mean MCC with the other runs.
       medoid: index of the run with the highest mean agreement (ties: the lowest index).
       agreeing: the runs whose MCC with the medoid is ≥ the tolerance, the medoid included.
+      constant_dims: per run, its constant (dead) dimensions; they agree with nothing.
     """
 
     num_runs: int = 0
@@ -58,6 +61,21 @@ class CodeAgreementVerdict(Verdict):
     mean_agreement: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     medoid: int = -1
     agreeing: tuple[int, ...] = ()
+    constant_dims: tuple[tuple[int, ...], ...] = ()
+
+
+def _pair_mcc(a: np.ndarray, b: np.ndarray, correlation: str) -> float:
+    """MCC of two codes, the narrower one's dimensions matched into the wider one's.
+
+    The mean is over the narrower code's dimensions, so the result does not depend on which
+    code is passed first (equal widths: ``b`` is matched into ``a``, as ``mcc(a, b)`` does).
+    """
+    narrow, wide = (a, b) if a.shape[1] < b.shape[1] else (b, a)
+    corr = abs_correlation(wide, narrow, correlation=correlation)  # [d_narrow, d_wide]
+    rows, cols = scipy.optimize.linear_sum_assignment(corr, maximize=True)
+    matched = np.zeros(narrow.shape[1])
+    matched[rows] = corr[rows, cols]
+    return float(np.mean(matched))
 
 
 def code_agreement(
@@ -73,15 +91,21 @@ def code_agreement(
     Hungarian matching of latents by absolute correlation), the mean agreement
     :math:`a_r = \frac{1}{K-1} \sum_{q \ne r} A_{rq}` and the medoid :math:`\arg\max_r a_r`.
 
+    When the widths differ, the narrower run's dimensions are matched into the wider run's
+    and the MCC is their mean (the wider run's extra dimensions are left unmatched), so
+    :math:`A_{rq} = A_{qr}` whatever the order of the runs. A constant (dead) dimension
+    agrees with nothing: its correlation with every dimension of the other run is 0, so it
+    lowers the MCC by ``1/d`` when it belongs to the narrower run (a run whose dimensions are
+    all constant has MCC 0 with every run) and stays unmatched otherwise. Each run's
+    constant dimensions are reported in ``constant_dims`` and named in the reason.
+
     Args:
       codes: ``K >= 2`` arrays ``[n, d_r]`` (rows: the same inputs in the same order; the
-        widths may differ, the MCC matches the smaller one).
+        widths may differ, the MCC matches the narrower one into the wider one).
       correlation: ``"spearman"`` (default: invariant to per-axis monotone maps, the
         ambiguity identifiability leaves) or ``"pearson"`` (also demands equal warps).
       threshold: pairwise MCC at which two runs count as the same code.
     """
-    from qdjax.metrics import mcc
-
     if correlation not in ("spearman", "pearson"):
         raise ValueError(f"correlation must be 'spearman' or 'pearson'; got {correlation!r}")
     if not 0 < threshold <= 1:
@@ -102,7 +126,7 @@ def code_agreement(
     pairwise = np.eye(k)
     for i in range(k):
         for j in range(i + 1, k):
-            pairwise[i, j] = pairwise[j, i] = mcc(runs[i], runs[j], correlation=correlation).score
+            pairwise[i, j] = pairwise[j, i] = _pair_mcc(runs[i], runs[j], correlation)
     mean = (pairwise.sum(axis=1) - 1.0) / (k - 1)
     medoid = int(np.argmax(mean))
     agreeing = tuple(int(r) for r in np.flatnonzero(pairwise[medoid] >= threshold))
@@ -120,6 +144,12 @@ def code_agreement(
             f"{len(agreeing)} of {k} runs agree with the medoid (run {medoid}); "
             f"{n_agree} of {off.size} pairs >= {threshold}"
         )
+    constant = tuple(
+        tuple(int(c) for c in np.flatnonzero(np.all(z == z[:1], axis=0))) for z in runs
+    )
+    dead = "; ".join(f"run {r} {list(c)}" for r, c in enumerate(constant) if c)
+    if dead:
+        why += f"; constant dimensions, which agree with nothing: {dead}"
     return CodeAgreementVerdict(
         holds=holds,
         tolerance={"mcc": threshold},
@@ -130,6 +160,7 @@ def code_agreement(
         mean_agreement=mean,
         medoid=medoid,
         agreeing=agreeing,
+        constant_dims=constant,
     )
 
 

@@ -32,7 +32,12 @@ from qdjax.identifiability._verdict import Verdict
 
 
 def as_dictionary(D, *, name: str = "D") -> np.ndarray:
-    """Validates ``D`` (``[d_in, width]``, finite, no zero columns) and normalises its columns."""
+    """Validates ``D`` (``[d_in, width]``, finite, no zero columns) and normalises its columns.
+
+    A column is *zero* when its norm is at most ``1e-12`` times the largest column norm
+    (relative, so a globally rescaled ``D`` gives the same result); ``D`` is first scaled by
+    a power of two (exact) so the norms neither overflow nor underflow.
+    """
     D = np.asarray(D, dtype=np.float64)
     if D.ndim != 2:
         raise ValueError(f"{name} must be 2-D [d_in, width] with atoms as columns; got {D.shape}")
@@ -40,8 +45,9 @@ def as_dictionary(D, *, name: str = "D") -> np.ndarray:
         raise ValueError(f"{name} needs at least 2 columns (atoms); got shape {D.shape}")
     if not np.all(np.isfinite(D)):
         raise ValueError(f"{name} contains NaN/Inf entries; check the trained dictionary")
+    D = np.ldexp(D, -np.frexp(np.max(np.abs(D)))[1])  # max |entry| in [0.5, 1): exact
     norms = np.linalg.norm(D, axis=0)
-    zero = np.flatnonzero(norms <= 1e-12)
+    zero = np.flatnonzero(norms <= 1e-12 * np.max(norms))
     if zero.size:
         raise ValueError(
             f"{name} has {zero.size} zero column(s) (first: column {zero[0]}); "
@@ -203,11 +209,39 @@ class SparseCodeVerdict(Verdict):
 
 
 def measured_l0(codes, *, active_tol: float = 1e-6) -> np.ndarray:
-    """Per-sample number of codes with ``|z| > active_tol`` (``codes``: ``[n, width]``)."""
+    """Per-sample number of codes with ``|z| > active_tol`` (``codes``: ``[n, width]``).
+
+    Raises:
+      ValueError: when ``codes`` is not 2-D or holds NaN/Inf (a NaN is neither active nor
+        inactive, so it would silently be counted as inactive).
+    """
     codes = np.asarray(codes)
     if codes.ndim != 2:
         raise ValueError(f"codes must be 2-D [samples, width]; got shape {codes.shape}")
+    if not np.all(np.isfinite(codes)):
+        bad = np.flatnonzero(~np.all(np.isfinite(codes), axis=1))
+        raise ValueError(
+            f"codes has {bad.size} row(s) with NaN/Inf (first: row {bad[0]}); "
+            "drop those samples or fix the encoder"
+        )
     return np.sum(np.abs(codes) > active_tol, axis=1)
+
+
+def _as_l0(l0) -> np.ndarray:
+    """Per-sample L0 ``[n]`` as ints, non-integer counts rounded up (raises on bad values)."""
+    l0 = np.asarray(l0)
+    if not (np.issubdtype(l0.dtype, np.number) or l0.dtype == np.bool_) or np.iscomplexobj(l0):
+        raise ValueError(f"l0 must hold real per-sample counts; got dtype {l0.dtype}")
+    l0 = l0.astype(np.float64).reshape(-1)
+    if l0.size == 0:
+        raise ValueError("need at least one sample's L0")
+    if not np.all(np.isfinite(l0)) or np.any(l0 < 0):
+        bad = np.flatnonzero(~(np.isfinite(l0) & (l0 >= 0)))
+        raise ValueError(
+            f"l0 must be finite counts >= 0; got {bad.size} bad value(s) (first: l0[{bad[0]}] "
+            f"= {l0[bad[0]]}); drop those samples"
+        )
+    return np.ceil(l0).astype(np.int64)
 
 
 def k_sparse_verdict(
@@ -227,7 +261,9 @@ def k_sparse_verdict(
     Args:
       D: dictionary ``[d_in, width]`` (atoms as columns), e.g. ``sae.dictionary``.
       codes: the model's codes ``[n, width]`` on data (L0 is measured from them), or
-      l0: per-sample L0 counts ``[n]`` directly.
+      l0: per-sample L0 counts ``[n]`` directly (finite, ``>= 0``); non-integer counts
+        (e.g. averaged over tokens) are rounded *up*, so ``k = ceil(L0)`` and the uniqueness
+        condition ``spark > 2k`` is never granted to a code with more than ``k`` atoms.
       active_tol: a code entry counts as active when ``|z| > active_tol``.
       l0_quantile: k = this quantile of per-sample L0 (1.0: the maximum).
       dependence_tol: smallest singular value below which a column subset counts as
@@ -253,9 +289,7 @@ def k_sparse_verdict(
                 excluded, keep = int(width - used.sum()), np.flatnonzero(used)
                 Dn = Dn[:, used]
                 d_in, width = Dn.shape
-    l0 = np.asarray(l0).astype(int).reshape(-1)
-    if l0.size == 0:
-        raise ValueError("need at least one sample's L0")
+    l0 = _as_l0(l0)
     if not 0.0 < l0_quantile <= 1.0:
         raise ValueError(f"l0_quantile must be in (0, 1]; got {l0_quantile}")
     k = int(np.ceil(np.quantile(l0, l0_quantile, method="higher")))

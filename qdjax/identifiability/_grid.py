@@ -101,7 +101,10 @@ __all__ = ["RECOVER_GRID_VERSION", "GridRecovery", "plot_grid", "recover_grid"]
 # 6: the log-shared jump test and the jump-test scan by default (round 7).
 # 7: the jump-test scan's cliffs placed by the 0.32 window (round 10).
 # 8: the relative half-window scale check of the final jump tests, ratio 1/4 (round 11).
-RECOVER_GRID_VERSION = 8
+# 9: axes with repeated values spread over their resolution, near-copies of an axis never
+#    slice it (input checks; thresholds identical to 8 on continuous samples without
+#    near-functional axis pairs: true latents, warps and 40 learned codes compared).
+RECOVER_GRID_VERSION = 9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +124,8 @@ class GridRecovery(Verdict):
       scale_ratio: per axis, each threshold's energy ratio `E(w/2)/E(w)` (~1 jump, ~1/4 slope).
       view: per axis, which view detected each threshold (-1 marginal, `j` = slabs of axis `j`).
       rejected: per axis, positions of candidates that passed the floor but not the scale test.
+      resolution: `[d]` width of the uniform noise that spread each axis's repeated values
+        (0 = the axis was continuous; see ``max_tied_fraction`` of :func:`recover_grid`).
     """
 
     thresholds: tuple[np.ndarray, ...] = ()
@@ -132,12 +137,13 @@ class GridRecovery(Verdict):
     smooth_pvalue: tuple[np.ndarray, ...] = ()
     view: tuple[np.ndarray, ...] = ()
     rejected: tuple[np.ndarray, ...] = ()
+    resolution: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
 
     check: ClassVar[str] = "grid"
 
     def cells(self, z) -> np.ndarray:
         """`[n, d]` int64 cell index of each row of `z` (number of thresholds below it)."""
-        z = _as_matrix(z)
+        z = _as_matrix(z, allow_empty=True)
         if z.shape[1] != len(self.thresholds):
             raise ValueError(
                 f"z has {z.shape[1]} axes but the grid was recovered on {len(self.thresholds)}"
@@ -148,12 +154,15 @@ class GridRecovery(Verdict):
         ).astype(np.int64)
 
 
-def _as_matrix(z) -> np.ndarray:
-    z = np.asarray(z, dtype=np.float64)
+def _as_matrix(z, *, allow_empty: bool = False) -> np.ndarray:
+    try:
+        z = np.asarray(z, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"z must be a numeric [n, d] array ({e}); convert it first") from None
     if z.ndim == 1:
         z = z[:, None]
-    if z.ndim != 2 or z.shape[0] == 0:
-        raise ValueError(f"z must be a non-empty [n, d] array; got shape {z.shape}")
+    if z.ndim != 2 or (z.shape[0] == 0 and not allow_empty) or z.shape[1] == 0:
+        raise ValueError(f"z must be a non-empty [n, d] array with d >= 1; got shape {z.shape}")
     if not np.all(np.isfinite(z)):
         raise ValueError("z contains NaN/Inf; drop those rows first")
     return z
@@ -505,11 +514,12 @@ def _change_point(slabs, t, w, lo, hi):
     return float(c[np.argmax(ll)])
 
 
-def _views(u: np.ndarray, i: int, num_slabs: int):
-    """Per view: sorted slab values of axis `i` (view -1 = marginal, `j` = slabs of axis `j`)."""
+def _views(u: np.ndarray, i: int, num_slabs: int, skip=()):
+    """Per view: sorted slab values of axis `i` (view -1 = marginal, `j` = slabs of axis `j`);
+    the axes in `skip` (near-functions of axis `i`) slice nothing."""
     views = [(-1, [np.sort(u[:, i])])]
     for j in range(u.shape[1]):
-        if j == i:
+        if j == i or j in skip:
             continue
         edges = np.quantile(u[:, j], np.linspace(0, 1, num_slabs + 1)[1:-1])
         lab = np.searchsorted(edges, u[:, j], side="right")
@@ -739,6 +749,43 @@ _SEGMENT_MARGIN = 0.01  # standardized units kept clear of a found cliff in the 
 _CELLS_VIEW = 10**6  # view id of the slabs given by the recovered cells of the other axes
 
 
+def _dependent_axes(u: np.ndarray, max_rank_correlation: float) -> list[set]:
+    """Per axis, the other axes whose |Spearman correlation| with it exceeds the bound."""
+    d = u.shape[1]
+    if d < 2:
+        return [set()]
+    ranks = np.argsort(np.argsort(u, axis=0), axis=0).astype(np.float64)
+    rho = np.abs(np.corrcoef(ranks, rowvar=False))
+    return [{j for j in range(d) if j != i and rho[i, j] > max_rank_correlation} for i in range(d)]
+
+
+_DISCRETE_VALUES = 10  # up to this many distinct values, an axis is discrete: all gaps count
+
+
+def _dequantize(z: np.ndarray, rng: np.random.Generator, max_tied_fraction: float):
+    """Spreads each axis with many repeated values uniformly over its resolution.
+
+    Rounded or discrete values (counts, a table's fixed decimals, a quantized code) put
+    all of an axis's mass on a lattice, whose every gap reads as a cliff. An axis whose
+    share of repeated values exceeds `max_tied_fraction` gets `U(-r/2, r/2)` noise, with
+    `r` the smallest gap between its distinct values: the density of the rounded variable
+    spread over its rounding cells, whose cliffs are the original ones (to within `r/2`)
+    and, for a discrete variable, the midpoints between its values. Returns the axes and
+    the resolution used and the number of distinct values per axis (resolution 0 = left
+    alone).
+    """
+    z = z.copy()
+    res, distinct = np.zeros(z.shape[1]), np.zeros(z.shape[1], np.int64)
+    for i in range(z.shape[1]):
+        vals = np.unique(z[:, i])
+        distinct[i] = vals.size
+        if 1 - vals.size / z.shape[0] <= max_tied_fraction or vals.size < 2:
+            continue
+        res[i] = float(np.min(np.diff(vals)))
+        z[:, i] += res[i] * (rng.random(z.shape[0]) - 0.5)
+    return z, res, distinct
+
+
 def _recover_axis(
     views,
     x,
@@ -855,6 +902,8 @@ def recover_grid(
     scale_check_pvalue: float | None = None,
     scale_check_ratio: float | None = 0.25,
     test_scan_place_window: float | None = 0.32,
+    max_rank_correlation: float = 0.9,
+    max_tied_fraction: float = 0.01,
     seed: int = 0,
 ) -> GridRecovery:
     """Recovers the axis-aligned grid (interior cliffs per axis) of a sample.
@@ -931,7 +980,21 @@ def recover_grid(
         1/16: 53; experiments/synthetic/results/grid_recovery.tuning_r11.md).
       segment_min_strength: strength a segment-pass candidate needs; None = twice
         ``min_strength`` (the segments add many comparisons).
-      seed: seed of the resampling.
+      max_rank_correlation: an axis is never sliced by another whose |Spearman correlation|
+        with it exceeds this (a near-function of it, e.g. a duplicated code dimension):
+        the slab edges of a near-copy cut the axis's conditional densities sharply and
+        read as cliffs. 0.9 leaves a conditional spread of about sqrt(1 - 0.9^2) = 0.44
+        standard deviations, wider than the widest scan window (0.32). The pairs found
+        are named in ``reason``.
+      max_tied_fraction: an axis whose share of repeated values exceeds this (rounded,
+        count or quantized values) is spread uniformly over its resolution first (the
+        smallest gap between its distinct values; ``resolution`` in the result), so the
+        lattice's gaps do not read as cliffs; a discrete axis (at most 10 distinct values)
+        then gets its cliffs between its values, while on an axis with more values a step
+        within one resolution of the support's edges (the outermost rounding cells hold only
+        the part of the support they overlap) is dropped. Accidental float32 ties (a few
+        pairs) stay below the default 1 %.
+      seed: seed of the resampling (and of the dequantizing noise).
 
     Returns:
       A :class:`GridRecovery`.
@@ -950,15 +1013,42 @@ def recover_grid(
             f"recover_grid needs at least 200 samples to tell cliffs from noise; got {n}"
         )
     if num_cells is not None:
-        ks = [int(num_cells)] * d if np.isscalar(num_cells) else [int(k) for k in num_cells]
-        if len(ks) != d or any(k < 2 for k in ks):
-            raise ValueError(f"num_cells must be >= 2 for each of the {d} axes; got {num_cells}")
+        raw = np.asarray(num_cells)
+        flat = np.full(d, raw.item()) if raw.ndim == 0 else raw.reshape(-1)
+        if (
+            raw.ndim > 1
+            or flat.size != d
+            or not np.issubdtype(flat.dtype, np.number)
+            or np.any(flat != np.round(flat))
+            or np.any(flat < 2)
+        ):
+            raise ValueError(
+                f"num_cells must be an integer >= 2, or one per axis ({d}); got {num_cells!r}"
+            )
+        ks = [int(k) for k in flat]
+    for name, value, low in (
+        ("num_slabs", num_slabs, 1),
+        ("grid_size", grid_size, 10),
+        ("num_null", num_null, 1),
+        ("num_bootstrap", num_bootstrap, 0),
+        ("num_iterations", num_iterations, 0),
+    ):
+        if not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    if not 0 < null_quantile < 1:
+        raise ValueError(f"null_quantile must be in (0, 1); got {null_quantile}")
+    if not 0 < max_rank_correlation <= 1:
+        raise ValueError(f"max_rank_correlation must be in (0, 1]; got {max_rank_correlation}")
+    if not 0 <= max_tied_fraction < 1:
+        raise ValueError(f"max_tied_fraction must be in [0, 1); got {max_tied_fraction}")
     if jump_test not in _BOUNDARY_KERNELS:
         raise ValueError(f"jump_test must be one of {sorted(_BOUNDARY_KERNELS)}; got {jump_test!r}")
     if window not in _DEFAULT_SCALES:
         raise ValueError(f"window must be 'rank' or 'std'; got {window!r}")
-    scales = tuple(sorted(float(s) for s in (scales or _DEFAULT_SCALES[window][0])))
-    segment_scales = tuple(segment_scales or _DEFAULT_SCALES[window][1])
+    scales = tuple(
+        sorted(float(s) for s in (_DEFAULT_SCALES[window][0] if scales is None else scales))
+    )
+    segment_scales = tuple(_DEFAULT_SCALES[window][1] if segment_scales is None else segment_scales)
     if not scales or scales[0] <= 0:
         raise ValueError(f"scales must be positive window half-widths; got {scales}")
     if not test_scan_windows or any(not float(w) > 0 for w in test_scan_windows):
@@ -974,11 +1064,16 @@ def recover_grid(
         raise ValueError(f"scale_check_ratio must be in (0, 1) or None; got {scale_check_ratio}")
     if scale_check_pvalue is not None and not 0 < scale_check_pvalue <= 1:
         raise ValueError(f"scale_check_pvalue must be in (0, 1] or None; got {scale_check_pvalue}")
+    # constant up to rounding: the spread is below float64 resolution of the values
+    spread = z.max(0) - z.min(0)
+    const = spread <= 1e-12 * np.maximum(np.abs(z).max(0), np.finfo(np.float64).tiny)
+    if np.any(const):
+        raise ValueError(f"axes {np.flatnonzero(const).tolist()} are constant; drop them")
+    z, resolution, distinct = _dequantize(z, np.random.default_rng([seed, 1]), max_tied_fraction)
     mean, std = z.mean(0), z.std(0)
-    if np.any(std <= 0):
-        raise ValueError(f"axes {np.flatnonzero(std <= 0).tolist()} are constant; drop them")
     u = (z - mean) / std
     rng = np.random.default_rng(seed)
+    skip = _dependent_axes(u, max_rank_correlation)
     out = {k: [] for k in ("thr", "unc", "str", "rat", "pval", "view", "rej")}
     support = np.zeros((d, 2))
     failed = []
@@ -1005,7 +1100,7 @@ def recover_grid(
             2 * min_strength if segment_min_strength is None else segment_min_strength
         ),
     )
-    all_views = [dict(_views(u, i, num_slabs)) for i in range(d)]
+    all_views = [dict(_views(u, i, num_slabs, skip[i])) for i in range(d)]
     results = [_recover_axis(all_views[i], u[:, i], i, **axis_kw) for i in range(d)]
     for _ in range(num_iterations if d > 1 else 0):
         # Condition on the recovered cells of the other axes: slabs that follow the grid
@@ -1017,7 +1112,7 @@ def recover_grid(
             axis=1,
         )
         for i in range(d):
-            others = np.delete(cells, i, axis=1)
+            others = np.delete(cells, [i, *sorted(skip[i])], axis=1)
             _, lab = np.unique(others, axis=0, return_inverse=True)
             lab = lab.reshape(-1)
             slabs = [u[lab == b, i] for b in range(lab.max() + 1)]
@@ -1035,6 +1130,13 @@ def recover_grid(
         kept, rejected, is_failed, lo, hi = results[i]
         views = all_views[i]
         support[i] = (lo, hi)
+        if resolution[i] > 0 and distinct[i] > _DISCRETE_VALUES:
+            # a rounded continuous axis: its outermost rounding cells hold only the part of
+            # the support they overlap, a step one resolution from each edge, not a cliff
+            r = resolution[i] / std[i]
+            edge = [q for q in kept if q[0] - lo < r or hi - q[0] < r]
+            kept = [q for q in kept if q not in edge]
+            is_failed = is_failed or (num_cells is not None and bool(edge))
         if is_failed:
             failed.append(i)
         unc = []
@@ -1062,6 +1164,17 @@ def recover_grid(
     else:
         counts = [t.size + 1 for t in out["thr"]]
         holds, reason = True, f"every axis has clear cliffs ({counts} cells)"
+    pairs = sorted({(min(i, j), max(i, j)) for i in range(d) for j in skip[i]})
+    if pairs:
+        reason += (
+            f"; axes {pairs} are near-functions of each other (|rank correlation| > "
+            f"{max_rank_correlation}), so neither slices the other"
+        )
+    if np.any(resolution > 0):
+        reason += (
+            f"; axes {np.flatnonzero(resolution > 0).tolist()} have repeated values and were "
+            "spread over their resolution"
+        )
     return GridRecovery(
         holds=holds,
         tolerance={
@@ -1069,6 +1182,8 @@ def recover_grid(
             "max_smooth_pvalue": max_smooth_pvalue,
             "min_strength": min_strength,
             "scales": list(scales),
+            "max_rank_correlation": max_rank_correlation,
+            "max_tied_fraction": max_tied_fraction,
         },
         reason=reason,
         thresholds=tuple(out["thr"]),
@@ -1080,6 +1195,7 @@ def recover_grid(
         smooth_pvalue=tuple(out["pval"]),
         view=tuple(out["view"]),
         rejected=tuple(out["rej"]),
+        resolution=resolution,
     )
 
 

@@ -215,6 +215,10 @@ def non_gaussianity_verdict(
     ``holds`` is True when at most one component is Gaussian-compatible, False when two
     or more are (the rotation among them is not identified), None with fewer than
     ``min_samples`` samples.
+
+    A constant (dead) component has no distribution to test (its skewness and kurtosis are
+    undefined), so it raises a ``ValueError`` naming it, as :func:`fast_ica` raises on
+    rank-deficient ``x``: drop it (or reduce ``num_components``) first.
     """
     s = np.asarray(sources, np.float64)
     if s.ndim != 2 or s.shape[1] < 1:
@@ -224,7 +228,15 @@ def non_gaussianity_verdict(
     n, c = s.shape
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1); got {alpha}")
-    z = (s - s.mean(0)) / np.maximum(s.std(0), 1e-300)
+    std = s.std(0)
+    # Constant up to rounding, relative to the column's own magnitude (scale-free).
+    dead = np.flatnonzero(std <= 1e-12 * np.abs(s).max(0))
+    if dead.size:
+        raise ValueError(
+            f"sources components {dead.tolist()} are constant (zero variance: dead, neither "
+            "Gaussian nor non-Gaussian); drop them or reduce num_components"
+        )
+    z = (s - s.mean(0)) / std
     skew = np.mean(z**3, axis=0)
     kurt = np.mean(z**4, axis=0) - 3.0
     jb = n / 6.0 * (skew**2 + kurt**2 / 4.0)

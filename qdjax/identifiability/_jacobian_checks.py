@@ -6,6 +6,13 @@ Each check takes per-point Jacobians ``jac: [n, d_x, d_z]`` (from
 test the criterion at the sampled points (and, for Type S, at the rotations tried), so
 ``holds=True`` is evidence, not a proof over the whole latent space.
 
+``groups`` must *partition* the latents ``0..d_z-1`` (every latent in exactly one
+non-empty group; checked by :func:`check_groups`, one ``ValueError`` naming the missing,
+repeated and out-of-range latents). A partial grouping is not meaningful here: a latent
+left out could carry the very overlap (D), inclusion (M), sparser mixing (S) or cross
+derivative (H) the criterion is about, so it would be silently ignored. To test a subset
+of latents, put the rest in one group of their own.
+
 - :func:`type_d`: support disjointness. The Hadamard product of the column blocks
   ``J[:, G_k]`` and ``J[:, G_l]`` (as per-output block norms) vanishes at every point.
 - :func:`type_m`: mutual non-inclusion. At every point, neither group's output support
@@ -38,8 +45,10 @@ import optax
 from qdjax.identifiability._jacobian import (
     Groups,
     _check_jacobian,
+    _check_points,
     _check_tol,
     _flat_decoder,
+    check_groups,
     column_scales,
     components,
     group_support,
@@ -60,6 +69,13 @@ __all__ = [
     "type_m",
     "type_s",
 ]
+
+
+def _partition(groups, d_z: int) -> Groups:
+    """``groups`` as tuples of ints, in the caller's order, after :func:`check_groups`
+    confirmed they partition ``0..d_z-1`` (raises a one-line ``ValueError`` otherwise)."""
+    check_groups(groups, d_z)
+    return tuple(tuple(int(i) for i in g) for g in groups)
 
 
 def _offdiag(k: int) -> np.ndarray:
@@ -85,6 +101,7 @@ class TypeDVerdict(Verdict):
 
 def type_d(jac, groups: Groups, *, tol: float = 1e-2) -> TypeDVerdict:
     jac = _check_jacobian(jac)
+    groups = _partition(groups, jac.shape[-1])
     g = group_support(support_mask(jac, tol=tol), groups).astype(np.float32)  # [n, d_x, K]
     overlap = np.einsum("nok,nol->nkl", g, g).max(0) / jac.shape[1]
     b = _block_norms(jac, groups)
@@ -118,6 +135,7 @@ class TypeMVerdict(Verdict):
 
 def type_m(jac, groups: Groups, *, tol: float = 1e-2) -> TypeMVerdict:
     jac = _check_jacobian(jac)
+    groups = _partition(groups, jac.shape[-1])
     g = group_support(support_mask(jac, tol=tol), groups).astype(np.float32)
     excl = np.einsum("nok,nol->nkl", g, 1.0 - g).min(0).round().astype(np.int64)
     size = g.sum(1).min(0).round().astype(np.int64)
@@ -227,6 +245,7 @@ def type_s(
 ) -> TypeSVerdict:
     jac = _check_jacobian(jac)
     d_z = jac.shape[-1]
+    groups = _partition(groups, d_z)
     if len(groups) < 2:
         return TypeSVerdict(None, tol, "a single group: no rotation mixes groups", groups)
     jn = (jac / column_scales(jac)).astype(np.float32)
@@ -281,9 +300,14 @@ def cross_derivatives(
     decode: Callable, z, pairs: np.ndarray, *, chunk_size: int = 8
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Norms ``‖∂²g/∂z_i∂z_j‖`` ``[n, P]`` for ``pairs: [P, 2]`` by jvp-of-jvp, the column
-    norms ``‖∂g/∂z_i‖`` ``[n, d_z]`` and the output spread ``σ_x`` (RMS distance to the mean)."""
-    z = np.asarray(z)
+    norms ``‖∂g/∂z_i‖`` ``[n, d_z]`` and the output spread ``σ_x`` (RMS distance to the mean).
+
+    ``pairs`` holds integer latent indices in ``[0, d_z)``; anything else raises a one-line
+    ``ValueError`` (JAX would clamp an out-of-range index to ``d_z - 1`` and silently return
+    another pair's derivative)."""
+    z = _check_points(z)
     n, d_z = z.shape
+    pairs = _check_pairs(pairs, d_z)
     f, _ = _flat_decoder(decode, jax.ShapeDtypeStruct((d_z,), z.dtype))
     eye = jnp.eye(d_z, dtype=z.dtype)
 
@@ -301,6 +325,26 @@ def cross_derivatives(
     return h, jc, sigma
 
 
+def _check_pairs(pairs, d_z: int) -> np.ndarray:
+    """``pairs`` as an int32 ``[P, 2]`` array of latent indices in ``[0, d_z)``, or raises."""
+    p = np.asarray(pairs)
+    if p.ndim != 2 or p.shape[1] != 2 or p.shape[0] < 1:
+        raise ValueError(
+            f"pairs must be [P, 2] latent index pairs, P >= 1, e.g. [[0, 2]]; got shape {p.shape}"
+        )
+    if not (np.issubdtype(p.dtype, np.integer) or np.issubdtype(p.dtype, np.floating)) or not (
+        np.all(np.isfinite(p)) and np.all(p == np.round(p))
+    ):
+        raise ValueError(f"pairs must hold integer latent indices; got {pairs!r}")
+    outside = sorted({int(i) for i in p.ravel() if not 0 <= i < d_z})
+    if outside:
+        raise ValueError(
+            f"pairs index latents {outside} out of range for d_z = {d_z} latents; "
+            f"use indices in 0..{d_z - 1}"
+        )
+    return p.astype(np.int32)
+
+
 @dataclasses.dataclass(frozen=True)
 class TypeHVerdict(Verdict):
     """H2 (additivity over groups). ``pairs``: latent pairs ``i <= j`` tested; ``ratio``: max over
@@ -316,8 +360,9 @@ class TypeHVerdict(Verdict):
 
 def type_h(decode: Callable, z, groups: Groups, *, tol: float = 1e-3) -> TypeHVerdict:
     tol = _check_tol(tol, "tol_h")
-    z = np.asarray(z)
+    z = _check_points(z)
     d_z = z.shape[1]
+    groups = _partition(groups, d_z)
     # All pairs i <= j: the diagonal tells a piecewise-linear decoder (all zero) apart.
     pairs = np.array([(i, j) for i in range(d_z) for j in range(i, d_z)], np.int32)
     h, jc, sigma = cross_derivatives(decode, z, pairs)

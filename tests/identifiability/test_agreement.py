@@ -79,3 +79,53 @@ def test_plot_marks_every_pair_and_outlines_the_medoid():
     (box,) = [p for p in ax.patches if isinstance(p, matplotlib.patches.Rectangle)]
     assert box.get_y() == v.medoid - 0.5 and box.get_width() == 3
     plt.close(ax.figure)
+
+
+def _wide_and_narrow(seed=0):
+    """A 3-D code and a monotone-warped copy of its first two dimensions."""
+    z = np.random.default_rng(seed).standard_normal((300, 3))
+    return z, np.stack([np.exp(z[:, 1]), -(z[:, 0] ** 3)], 1)
+
+
+def test_pairwise_matches_the_narrower_run_into_the_wider_in_either_order():
+    wide, narrow = _wide_and_narrow()
+    # Both dimensions of the narrow run are warps of wide ones: MCC 1 whichever comes first.
+    assert code_agreement([wide, narrow]).pairwise[0, 1] == pytest.approx(1.0, abs=1e-12)
+    assert code_agreement([narrow, wide]).pairwise[0, 1] == pytest.approx(1.0, abs=1e-12)
+    # Reference: the narrow run's dimensions (as factors) matched into the wide run's latents.
+    half = np.stack([wide[:, 0], np.random.default_rng(9).standard_normal(300)], 1)
+    ref = metrics.mcc(wide, half, correlation="spearman").score
+    assert 0.5 < ref < 0.6
+    assert code_agreement([half, wide]).pairwise[0, 1] == pytest.approx(ref, abs=1e-12)
+    assert code_agreement([wide, half]).pairwise[0, 1] == pytest.approx(ref, abs=1e-12)
+
+
+def test_pairwise_is_invariant_to_the_order_of_runs_of_different_widths():
+    wide, narrow = _wide_and_narrow(1)
+    rng = np.random.default_rng(2)
+    runs = [wide, narrow, rng.standard_normal((300, 4)), wide[:, :1] + 0.5 * rng.random((300, 1))]
+    v = code_agreement(runs)
+    np.testing.assert_allclose(v.pairwise, v.pairwise.T, atol=0)
+    for perm in ([3, 2, 1, 0], [1, 3, 0, 2]):
+        p = code_agreement([runs[i] for i in perm])
+        np.testing.assert_allclose(p.pairwise, v.pairwise[np.ix_(perm, perm)], atol=1e-12)
+        np.testing.assert_allclose(p.mean_agreement, v.mean_agreement[perm], atol=1e-12)
+
+
+def test_constant_dimensions_agree_with_nothing_in_either_order():
+    wide, _ = _wide_and_narrow(3)
+    dead = np.ones((300, 3))
+    for runs, dead_run in (([dead, wide], 0), ([wide, dead], 1)):
+        v = code_agreement(runs)  # no "factors ... of s are constant" error in either order
+        assert v.pairwise[0, 1] == 0.0 and v.holds is False
+        assert v.constant_dims[dead_run] == (0, 1, 2) and v.constant_dims[1 - dead_run] == ()
+        assert f"run {dead_run} [0, 1, 2]" in v.reason and "\n" not in v.summary()
+    # A dead dimension of the narrower run counts 0; one of the wider run stays unmatched.
+    half_dead = np.stack([np.exp(wide[:, 0]), np.zeros(300)], 1)
+    for runs in ([half_dead, wide], [wide, half_dead]):
+        assert code_agreement(runs).pairwise[0, 1] == pytest.approx(0.5, abs=1e-12)
+    padded = np.concatenate([wide[:, :2], np.full((300, 1), 7.0)], 1)
+    for runs in ([padded, wide[:, :2]], [wide[:, :2], padded]):
+        v = code_agreement(runs)
+        assert v.pairwise[0, 1] == pytest.approx(1.0, abs=1e-12)
+        assert (2,) in v.constant_dims

@@ -125,3 +125,44 @@ def test_coherence_of_a_768_by_16384_dictionary_is_blocked():
     g = np.abs(dn.T @ dn)
     np.fill_diagonal(g, 0)
     assert mu == pytest.approx(g.max(), abs=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e-13, 1e13, 1e-300, 1e300], ids=lambda s: f"{s:g}")
+def test_coherence_is_invariant_to_a_global_rescaling(scale):
+    d = np.random.default_rng(0).normal(size=(16, 12))
+    mu = identifiability.mutual_coherence(d)
+    assert identifiability.mutual_coherence(d * scale) == pytest.approx(mu, rel=1e-6)
+    assert identifiability.babel(d * scale, 3) == pytest.approx(
+        identifiability.babel(d, 3), rel=1e-6
+    )
+    # Dead atoms are still found, relative to the largest column norm.
+    d[:, 5] = 0.0
+    d[:, 7] *= 1e-14
+    with pytest.raises(ValueError, match=r"2 zero column\(s\) \(first: column 5\)"):
+        identifiability.mutual_coherence(d * scale)
+
+
+def test_non_integer_l0_is_rounded_up():
+    d = np.random.default_rng(0).normal(size=(4, 6))  # generic: exact spark 5
+    v = identifiability.k_sparse_verdict(d, l0=np.array([2.9, 2.9]), dependence_tol=1e-6)
+    assert v.k == 3 and v.spark_exact == 5 and v.holds is False  # 5 <= 2k = 6
+    ref = identifiability.k_sparse_verdict(d, l0=np.array([3, 3]), dependence_tol=1e-6)
+    assert (v.holds, v.k, v.reason) == (ref.holds, ref.k, ref.reason)
+    assert identifiability.k_sparse_verdict(d, l0=[2.1], dependence_tol=1e-6).k == 3
+    v = identifiability.k_sparse_verdict(d, l0=np.array([2, 1]), dependence_tol=1e-6)
+    assert v.k == 2 and v.holds is True  # integers unchanged: 5 > 4
+
+
+def test_bad_l0_and_nan_codes_are_one_line_errors():
+    d = np.random.default_rng(0).normal(size=(4, 6))
+    codes = np.random.default_rng(1).normal(size=(5, 6))
+    codes[3, 2] = np.nan
+    with pytest.raises(ValueError, match=r"codes has 1 row\(s\) with NaN/Inf \(first: row 3\)"):
+        identifiability.k_sparse_verdict(d, codes)
+    with pytest.raises(ValueError, match="NaN/Inf"):
+        identifiability.measured_l0(codes)
+    for bad, first in (([2, -1], "l0\\[1\\] = -1.0"), ([np.nan, 2], "l0\\[0\\] = nan")):
+        with pytest.raises(ValueError, match=rf"l0 must be finite counts >= 0; .*{first}"):
+            identifiability.k_sparse_verdict(d, l0=np.array(bad))
+    with pytest.raises(ValueError, match="l0 must hold real per-sample counts"):
+        identifiability.k_sparse_verdict(d, l0=np.array(["2"]))

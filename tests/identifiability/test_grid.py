@@ -163,8 +163,12 @@ def test_deterministic_and_json():
         (np.zeros((100, 2)), "at least 200"),
         (np.full((500, 2), np.nan), "NaN"),
         (np.c_[np.random.default_rng(0).random(500), np.ones(500)], "constant"),
+        # 0.1 is not exact in binary: its std is ~1e-17, not 0, and must still read as constant
+        (np.c_[np.random.default_rng(0).random(500), np.full(500, 0.1)], "constant"),
+        (np.zeros((300, 0)), "d >= 1"),
+        (np.array([["a", "b"]] * 300), "numeric"),
     ],
-    ids=["few", "nan", "constant"],
+    ids=["few", "nan", "constant", "constant-inexact", "no-axes", "strings"],
 )
 def test_bad_input_one_line(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -184,6 +188,14 @@ def test_bad_jump_test_one_line():
         ({"scale_check_pvalue": 0.0}, "scale_check_pvalue"),
         ({"scale_check_ratio": 1.0}, "scale_check_ratio"),
         ({"test_scan_place_window": float("inf")}, "test_scan_place_window"),
+        ({"num_cells": 2.7}, "num_cells"),
+        ({"num_slabs": 0}, "num_slabs"),
+        ({"grid_size": 0}, "grid_size"),
+        ({"num_null": 0}, "num_null"),
+        ({"null_quantile": 2.0}, "null_quantile"),
+        ({"scales": ()}, "scales"),
+        ({"max_rank_correlation": 0.0}, "max_rank_correlation"),
+        ({"max_tied_fraction": 1.0}, "max_tied_fraction"),
     ],
 )
 def test_bad_option_one_line(kw, match):
@@ -195,6 +207,55 @@ def test_bad_option_one_line(kw, match):
 def test_bad_num_cells():
     with pytest.raises(ValueError, match="num_cells"):
         recover_grid(np.random.default_rng(0).random((500, 2)), num_cells=[3])
+
+
+def test_num_cells_as_numpy_scalar_and_cells_of_no_rows():
+    z, _, _ = _grid_sample(0)
+    a = recover_grid(z, num_cells=np.array(4), num_bootstrap=0)
+    b = recover_grid(z, num_cells=[4, 4], num_bootstrap=0)
+    assert all(np.array_equal(x, y) for x, y in zip(a.thresholds, b.thresholds))
+    assert a.cells(np.zeros((0, 2))).shape == (0, 2)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_near_copies_of_an_axis_make_no_grid(noise):
+    # Slicing an axis by (a near-copy of) itself cuts its conditionals off at every slab edge;
+    # those edges are not cliffs. A smooth density with a duplicated dimension has no grid.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(3000)
+    g = recover_grid(np.c_[x, x + noise * rng.standard_normal(3000)], num_bootstrap=0)
+    assert g.holds is False and g.num_cells == (1, 1)
+    assert "near-functions" in g.reason
+
+
+def test_duplicated_code_dimension_keeps_the_grid_of_the_others():
+    # A grid plus a copy of its first axis: the copy is sliced by the second axis only.
+    z, _, _ = _grid_sample(0)
+    g = recover_grid(np.c_[z, z[:, 0]], num_bootstrap=0)
+    ref = recover_grid(z, num_bootstrap=0)
+    np.testing.assert_allclose(g.thresholds[1], ref.thresholds[1], atol=0.02)
+    np.testing.assert_allclose(g.thresholds[0], g.thresholds[2], atol=1e-9)
+
+
+def test_rounded_values_are_spread_not_read_as_cliffs():
+    # Rounding to 0.05 puts the mass on a lattice whose every gap looked like a cliff
+    # (23 x 27 cells before); spread over the resolution, the planted grid is found.
+    z, _, _ = _grid_sample(0)
+    ref = recover_grid(z, num_bootstrap=0)
+    g = recover_grid(np.round(z * 20) / 20, num_bootstrap=0)
+    np.testing.assert_allclose(g.resolution, [0.05, 0.05], atol=1e-9)
+    assert g.num_cells == ref.num_cells  # the cliffs the unrounded sample shows
+    for a, b in zip(g.thresholds, ref.thresholds):
+        np.testing.assert_allclose(a, b, atol=0.05)
+    assert np.all(ref.resolution == 0)  # continuous data are left alone
+
+
+def test_discrete_axis_gets_cliffs_between_its_values():
+    # A discrete variable with unequal value probabilities: its cells are its values.
+    rng = np.random.default_rng(1)
+    v = rng.choice(4, size=4000, p=[0.1, 0.4, 0.15, 0.35]).astype(np.float64)
+    g = recover_grid(np.c_[v, rng.random(4000)], num_bootstrap=0)
+    np.testing.assert_allclose(g.thresholds[0], [0.5, 1.5, 2.5], atol=0.05)
 
 
 @pytest.mark.parametrize("name, order", [("linear", 1), ("quadratic", 2)])

@@ -77,3 +77,21 @@ def test_fast_ica_bad_inputs():
         identifiability.fast_ica(np.ones((10, 2)), fun="tanh")
     with pytest.raises(ValueError, match="algorithm must be one of"):
         identifiability.fast_ica(np.ones((10, 2)), algorithm="deflate")
+
+
+def test_constant_component_is_rejected_not_counted_as_non_gaussian():
+    rng = np.random.default_rng(0)
+    s = np.stack([rng.uniform(size=1000), rng.standard_normal(1000), np.full(1000, 5.0)], 1)
+    # Before: a constant column has kurtosis -3, so Jarque-Bera called it non-Gaussian.
+    with pytest.raises(ValueError, match=r"sources components \[2\] are constant .* drop them"):
+        identifiability.non_gaussianity_verdict(s)
+    with pytest.raises(ValueError, match=r"components \[0\] are constant"):
+        identifiability.non_gaussianity_verdict(np.concatenate([np.zeros((1000, 1)), s[:, :2]], 1))
+    # fast_ica refuses the same thing: a constant observed column leaves x rank deficient.
+    with pytest.raises(ValueError, match="rank deficient"):
+        identifiability.fast_ica(s)
+    # Tiny but varying sources are not dead: the test is relative to each column's scale.
+    v = identifiability.non_gaussianity_verdict(1e-20 * s[:, :2])
+    ref = identifiability.non_gaussianity_verdict(s[:, :2])
+    assert v.holds is ref.holds is True and v.gaussian_like == ref.gaussian_like == (1,)
+    np.testing.assert_allclose(v.statistic, ref.statistic, rtol=1e-9)

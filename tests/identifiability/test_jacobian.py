@@ -165,3 +165,52 @@ def test_h2_cannot_tell_on_a_piecewise_linear_decoder():
     w1, w2 = np.random.default_rng(5).standard_normal((2, 4, 4)).astype(np.float32)
     relu_net = lambda z: jnp.maximum(z @ w1, 0.0) @ w2  # noqa: E731  zero Hessian a.e.
     assert qi.type_h(relu_net, points(4), GROUPS).holds is None
+
+
+_BAD_GROUPS = [
+    (((0,), (5,)), r"missing \[1, 2\], repeated \[\], out of range \[5\]"),
+    (((0,), (2,)), r"missing \[1\], repeated \[\], out of range \[\]"),
+    (((0, 1), (1, 2)), r"missing \[\], repeated \[1\]"),
+    (((0, 1, 2), ()), r"into non-empty groups"),
+]
+
+
+@pytest.mark.parametrize("groups,match", _BAD_GROUPS, ids=["range", "partial", "overlap", "empty"])
+@pytest.mark.parametrize("check", ["type_d", "type_m", "type_s"])
+def test_jacobian_checks_reject_groups_that_do_not_partition_the_latents(check, groups, match):
+    j = _block_jacobian((1, 1, 1))
+    with pytest.raises(ValueError, match=r"groups must partition the latents 0..2 .*" + match):
+        getattr(qi, check)(j, groups)
+
+
+@pytest.mark.parametrize("groups,match", _BAD_GROUPS[:3], ids=["range", "partial", "overlap"])
+def test_type_h_rejects_groups_that_do_not_partition_the_latents(groups, match):
+    dec = lambda z: jnp.tanh(z) * jnp.ones(3)  # noqa: E731
+    with pytest.raises(ValueError, match=match):
+        qi.type_h(dec, points(2, 3), groups)
+
+
+def test_group_order_is_kept_and_results_follow_it():
+    j = _block_jacobian((2, 2))
+    j[:, 0, 2] = 1.0
+    ref, rev = qi.type_m(j, GROUPS), qi.type_m(j, [[3, 2], [1, 0]])
+    assert rev.groups == ((3, 2), (1, 0))
+    np.testing.assert_array_equal(rev.exclusive, ref.exclusive[::-1, ::-1])
+    d = qi.type_d(j, ((2, 3), (0, 1)))
+    np.testing.assert_array_equal(d.overlap, qi.type_d(j, GROUPS).overlap[::-1, ::-1])
+
+
+def test_cross_derivatives_reject_pairs_outside_the_latents():
+    mul = lambda z: jnp.tanh(z[0] * z[2]) * jnp.ones(3)  # noqa: E731
+    z = np.array([[0.3, 0.1, -0.7]], np.float32)
+    # JAX clamps index 9 to 2: before, [[0, 9]] silently returned the [0, 2] derivative.
+    with pytest.raises(ValueError, match=r"latents \[9\] out of range for d_z = 3 .* 0..2"):
+        qi.cross_derivatives(mul, z, [[0, 9]])
+    with pytest.raises(ValueError, match=r"latents \[-1\] out of range"):
+        qi.cross_derivatives(mul, z, np.array([[-1, 2]]))
+    with pytest.raises(ValueError, match=r"pairs must be \[P, 2\]"):
+        qi.cross_derivatives(mul, z, np.array([0, 2]))
+    with pytest.raises(ValueError, match="integer latent indices"):
+        qi.cross_derivatives(mul, z, np.array([[0.5, 2.0]]))
+    h, _, _ = qi.cross_derivatives(mul, z, np.array([[0.0, 2.0], [2, 0]]))  # integral floats ok
+    np.testing.assert_allclose(h[0, 0], h[0, 1], rtol=1e-6)
