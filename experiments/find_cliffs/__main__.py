@@ -9,7 +9,9 @@ and writes `DIR/cliffs.json` (thresholds in the column's own units with their bo
 uncertainty, support, strength, the verdict) and `DIR/cliffs.png` (the density of the
 first two columns with |grad log p| of a Gaussian KDE and the detected cliffs). Rows with
 an empty/NaN cell in a chosen column are dropped and counted. Bad input (missing column,
-non-numeric value, constant column, too few rows) is one line on stderr and exit code 2.
+non-numeric value, constant column, too few rows, a repeated name, a file that is not
+UTF-8 or has no header row) is one line on stderr and exit code 2. Tab- and
+semicolon-separated files are read too (the header row decides).
 """
 
 from __future__ import annotations
@@ -30,42 +32,80 @@ class InputError(ValueError):
     """Bad user input; the message is one line naming the fix."""
 
 
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
 def read_columns(path: str, columns: list[str]) -> tuple[np.ndarray, int]:
-    """`[n, len(columns)]` float64 values of the named columns and the number of dropped rows."""
+    """`[n, len(columns)]` float64 values of the named columns and the number of dropped rows.
+
+    UTF-8 text (a byte-order mark, as Excel writes, is skipped); the delimiter is a comma,
+    or a tab or semicolon when the header row has no comma but one of those. Rows with an
+    empty, NaN or infinite cell in a chosen column, or too short to reach it, are dropped.
+    """
     if not os.path.isfile(path):
         raise InputError(f"--csv={path}: no such file")
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise InputError(f"--csv={path} is empty; it needs a header row") from None
-        missing = [c for c in columns if c not in header]
-        if missing:
-            shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
-            raise InputError(f"--columns: {missing} not in {path}; its columns are: {shown}")
-        idx = [header.index(c) for c in columns]
-        rows, dropped = [], 0
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            vals = []
-            for c, i in zip(columns, idx):
-                cell = row[i].strip() if i < len(row) else ""
-                if cell.lower() in ("", "nan", "na", "null"):
-                    vals = None
-                    break
-                try:
-                    vals.append(float(cell))
-                except ValueError:
-                    raise InputError(
-                        f"column {c!r} line {line_no} is not a number ({cell!r}); "
-                        "clean or drop that row"
-                    ) from None
-            if vals is None or not all(math.isfinite(v) for v in vals):
-                dropped += 1
-                continue
-            rows.append(vals)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"--csv={path} is not UTF-8 text (byte {e.start}); re-save it as UTF-8 CSV"
+        ) from None
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise InputError(f"--csv={path} is empty; it needs a header row")
+    delimiter = ","
+    if "," not in lines[0]:
+        delimiter = next((d for d in ("\t", ";") if d in lines[0]), ",")
+    reader = csv.reader(lines, delimiter=delimiter)
+    header = [h.strip() for h in next(reader)]
+    if all(_is_number(h) for h in header if h):
+        raise InputError(
+            f"--csv={path}: the first row is numbers ({', '.join(header[:4])}), not column "
+            "names; add a header row"
+        )
+    dup = sorted({h for h in header if h and header.count(h) > 1})
+    if dup:
+        raise InputError(f"--csv={path}: the header names {dup} more than once; rename them")
+    missing = [c for c in columns if c not in header]
+    if missing:
+        shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
+        raise InputError(f"--columns: {missing} not in {path}; its columns are: {shown}")
+    idx = [header.index(c) for c in columns]
+    rows, dropped = [], 0
+    for line_no, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        vals = []
+        for c, i in zip(columns, idx):
+            cell = row[i].strip() if i < len(row) else ""
+            if cell.lower() in ("", "nan", "na", "null"):
+                vals = None
+                break
+            try:
+                vals.append(float(cell))
+            except ValueError:
+                raise InputError(
+                    f"column {c!r} line {line_no} is not a number ({cell!r}); "
+                    "clean or drop that row"
+                ) from None
+        if vals is None or not all(math.isfinite(v) for v in vals):
+            dropped += 1
+            continue
+        rows.append(vals)
     return np.asarray(rows, dtype=np.float64).reshape(-1, len(columns)), dropped
 
 
@@ -82,6 +122,12 @@ def prepare(z: np.ndarray, columns: list[str], log_columns: list[str]) -> np.nda
     for j, c in enumerate(columns):
         if z.shape[0] and np.ptp(z[:, j]) == 0:
             raise InputError(f"column {c!r} is constant; leave it out of --columns")
+        big = float(np.max(np.abs(z[:, j]))) if z.shape[0] else 0.0
+        if big > 1e150:
+            raise InputError(
+                f"column {c!r} has values up to {big:.3g}, too large for the statistics; "
+                "rescale it (or pass --log for it)"
+            )
     if z.shape[0] < MIN_ROWS:
         raise InputError(
             f"only {z.shape[0]} usable rows; cliffs need at least {MIN_ROWS} "
@@ -158,6 +204,11 @@ def main(argv=None) -> dict:
         columns = [c.strip() for c in args.columns.split(",") if c.strip()]
         if not columns:
             raise InputError("--columns needs at least one column name")
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if twice:
+            raise InputError(f"--columns lists {twice} more than once; name each column once")
+        if os.path.exists(args.out) and not os.path.isdir(args.out):
+            raise InputError(f"--out={args.out} is a file; pass a directory for the outputs")
         log_columns = [c.strip() for c in args.log.split(",") if c.strip()]
         num_cells = None
         if args.num_cells:
@@ -169,8 +220,12 @@ def main(argv=None) -> dict:
                 raise InputError(f"--num_cells needs one integer >= 2 per column ({len(columns)})")
         raw, dropped = read_columns(args.csv, columns)
         z = prepare(raw, columns, log_columns)
+        try:
+            os.makedirs(args.out, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"--out={args.out}: {e.strerror}; pass a writable directory") from None
         grid = recover_grid(z, num_cells=num_cells, seed=args.seed)
-    except InputError as e:
+    except ValueError as e:  # InputError, and recover_grid's own one-line errors
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     labels = [f"log10 {c}" if c in log_columns else c for c in columns]
@@ -194,7 +249,6 @@ def main(argv=None) -> dict:
         },
         "summary": grid.summary(),
     }
-    os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "cliffs.json"), "w") as f:
         json.dump(result, f, indent=1, allow_nan=False)
     plot(os.path.join(args.out, "cliffs.png"), z, columns, labels, grid)
@@ -206,7 +260,8 @@ def main(argv=None) -> dict:
         )
         print(f"  {labels[j]}: {len(grid.thresholds[j])} cliffs: {ts or 'none'}")
     print(
-        f"  rows used {z.shape[0]}, dropped (NaN/empty) {dropped}; wrote {args.out}/cliffs.json, "
+        f"  rows used {z.shape[0]}, dropped (empty/NaN/inf/short) {dropped}; wrote "
+        f"{args.out}/cliffs.json, "
         "cliffs.png"
     )
     return result

@@ -73,3 +73,55 @@ def test_bad_input_is_one_line(tmp_path, capsys, rows, args, match):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err and match in err
+
+
+def _cliff_table(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    a = np.concatenate([rng.uniform(0, 1, n), rng.uniform(1, 1.5, n // 6)])  # cliff at 1
+    b = rng.uniform(0, 1, a.size)
+    return [[f"{x:.6f}", f"{y:.6f}"] for x, y in zip(a, b)]
+
+
+@pytest.mark.parametrize("delimiter, bom", [("\t", False), (";", False), (",", True)])
+def test_tab_semicolon_and_excel_bom_files_are_read(tmp_path, delimiter, bom):
+    path = tmp_path / "t.csv"
+    text = delimiter.join(["a", "b"]) + "\n"
+    text += "\n".join(delimiter.join(r) for r in _cliff_table()) + "\n"
+    path.write_text(("\ufeff" if bom else "") + text, encoding="utf-8")
+    res = main([f"--csv={path}", "--columns=a,b", f"--out={tmp_path / 'o'}"])
+    np.testing.assert_allclose(res["cliffs"]["a"]["thresholds"], [1.0], atol=0.02)
+
+
+def _error_of(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err
+    return err
+
+
+def test_more_bad_input_is_one_line(tmp_path, capsys):
+    good = _write(tmp_path / "g.csv", ["a", "b"], _cliff_table())
+    out = f"--out={tmp_path / 'o'}"
+    # the same column twice (was accepted, one copy log-transformed and labelled wrongly)
+    assert "more than once" in _error_of(capsys, [f"--csv={good}", "--columns=a,a", out])
+    # a header naming a column twice
+    dup = _write(tmp_path / "d.csv", ["a", "a"], _cliff_table())
+    assert "rename" in _error_of(capsys, [f"--csv={dup}", "--columns=a", out])
+    # no header row
+    nohead = _write(tmp_path / "n.csv", ["0.5", "0.25"], _cliff_table())
+    assert "header" in _error_of(capsys, [f"--csv={nohead}", "--columns=a", out])
+    # not UTF-8 (Latin-1)
+    lat = tmp_path / "l.csv"
+    lat.write_bytes(
+        b"a,b\n" + "\n".join(f"{i},caf\xe9" for i in range(300)).encode("latin-1")
+    )
+    assert "UTF-8" in _error_of(capsys, [f"--csv={lat}", "--columns=a", out])
+    # --out is an existing file: refused before the analysis runs
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert "is a file" in _error_of(capsys, [f"--csv={good}", "--columns=a,b", f"--out={f}"])
+    # values that overflow the statistics
+    huge = _write(tmp_path / "h.csv", ["a", "b"], [[f"{1e160 * (1 + i)}", "1"] for i in range(300)])
+    assert "rescale" in _error_of(capsys, [f"--csv={huge}", "--columns=a", out])
