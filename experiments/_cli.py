@@ -504,10 +504,10 @@ def define_flags(default_config: str) -> None:
         config_flags.DEFINE_config_file(
             "config", default_config, "Experiment configuration file.", lock_config=True
         )
-    except Exception as e:  # a missing --flagfile is read here, before run()
+    except Exception as e:  # a missing --flagfile or an unknown config key fails here
         if _debug():
             raise
-        fail(_one_line(e))
+        fail(_flag_error(e, sys.argv))
     flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and plots.")
     flags.DEFINE_bool("overwrite", False, "Move a run with another config aside; start afresh.")
     flags.DEFINE_bool("verbose", False, "Show library INFO logs (Orbax, absl).")
@@ -525,6 +525,22 @@ def _flag_error(e: BaseException, argv: list[str]) -> str:
         return f"unknown config key {flag}: did you mean {good}? (see the config file)"
     if isinstance(e, flags.UnrecognizedFlagError):
         return f"{_one_line(e)} (see --help)"
+    # ml_collections reports an unknown field as a bare quoted name: "'nope'"
+    bare = re.fullmatch(r"""["']*(\w+)["']*""", text.strip())
+    if bare:
+        key = bare.group(1)
+        flag = next(
+            (
+                a.split("=")[0]
+                for a in argv
+                if a.startswith("--config.") and a.split("=")[0].split(".")[-1] == key
+            ),
+            None,
+        )
+        if flag:
+            return (
+                f"unknown config key {flag}: the config has no field {key!r} (see the config file)"
+            )
     return _one_line(e)
 
 

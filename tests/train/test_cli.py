@@ -138,6 +138,11 @@ def test_user_errors_are_one_line_each(tmp_path):
             2,
             "unknown config key --config.train.num_stpes: did you mean num_steps?",
         ),
+        "unknown_key": (  # no close match: ml_collections says only "'zzz'"
+            [TEST_CONFIG, wd, "--config.train.zzz=5"],
+            2,
+            "unknown config key --config.train.zzz: the config has no field 'zzz'",
+        ),
         "missing_config": (["--config=nope/none.py", wd], 2, "--config=nope/none.py: cannot"),
         "missing_flagfile": (["--flagfile=nope.flags", wd], 2, "nope.flags"),
         "unwritable_workdir": ([TEST_CONFIG, f"--workdir={afile}/x"], 2, "is not writable"),
