@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from qdjax._src.typing import Array, ArrayLike
+from qdjax.losses._cliff import _check_latents
 
 __all__ = ["axis_alignment_loss", "kde_score", "observation_weights"]
 
@@ -84,6 +85,11 @@ def axis_alignment_loss(
     Returns:
       `[batch]` per-example losses; the caller sums them.
 
+    Raises:
+      TypeError: if `z` is not floating point (as the Cliff losses).
+      ValueError: if `z` is not `[batch, num_latents]`, has a batch below 2, or (eager calls
+        only; under jit the loss is NaN) holds NaN/Inf; if `alpha` has the wrong shape.
+
     References:
       Barin-Pacela et al., On the Identifiability of Quantized Factors, CLeaR 2024.
 
@@ -92,7 +98,7 @@ def axis_alignment_loss(
       >>> round(float(axis_alignment_loss(z, sigma=0.5).sum()), 2)  # gradients along axis 0
       -1.0
     """
-    z = jnp.asarray(z)
+    z = _check_latents(z, "axis_alignment_loss")
     g = kde_score(z, sigma=sigma, chunk_size=chunk_size)
     v = g / jnp.sqrt(jnp.sum(g * g, axis=1, keepdims=True) + eps)
     a = jnp.full((z.shape[0],), 1.0 / z.shape[0], z.dtype) if alpha is None else jnp.asarray(alpha)

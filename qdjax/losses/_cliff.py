@@ -126,20 +126,36 @@ def silverman_bandwidth(
     return max(1.06 * float(num_samples) ** -0.2, spacing)
 
 
-def _check_latents(z: ArrayLike, fn: str) -> Array:
+def _check_latents(z: ArrayLike, fn: str, name: str = "z") -> Array:
+    """Validates a latent batch `[batch, num_latents]`; shared by every latent-batch loss.
+
+    Shape, dtype and batch size are checked always (they are static under jit); NaN/Inf
+    values only on concrete (eager) inputs, since a traced value cannot be inspected.
+    """
     z = jnp.asarray(z)
     if z.ndim != 2:
-        raise ValueError(f"{fn}: z must be [batch, num_latents]; got shape {z.shape}")
+        raise ValueError(f"{fn}: {name} must be [batch, num_latents]; got shape {z.shape}")
     if not jnp.issubdtype(z.dtype, jnp.floating):
-        raise TypeError(f"{fn}: z must be floating point; got {z.dtype}")
+        raise TypeError(
+            f"{fn}: {name} must be floating point; got {z.dtype} (cast with .astype(jnp.float32))"
+        )
     if z.shape[0] < 2:
-        raise ValueError(f"{fn}: need at least 2 samples to standardize; got batch {z.shape[0]}")
+        raise ValueError(f"{fn}: need at least 2 samples in the batch; got batch {z.shape[0]}")
     if z.shape[1] < 1:
-        raise ValueError(f"{fn}: need at least 1 latent; got z of shape {z.shape}")
-    if not isinstance(z, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(z))):
-        # eager calls only: under jit a NaN/Inf input gives a NaN loss, which the training
-        # loop reports with the step and the term
-        raise ValueError(f"{fn}: z holds NaN or Inf values; check the encoder outputs")
+        raise ValueError(f"{fn}: need at least 1 latent; got {name} of shape {z.shape}")
+    if isinstance(z, jax.core.Tracer):
+        # traced (jit/grad) input: the values cannot be inspected; a NaN/Inf input gives a NaN
+        # loss, which the training loop reports with the step and the term
+        return z
+    with jax.ensure_compile_time_eval():  # a concrete z closed over inside a jit trace
+        finite = bool(jnp.all(jnp.isfinite(z)))
+    if not finite:
+        rows = np.flatnonzero(~np.all(np.isfinite(np.asarray(z)), axis=1))
+        shown = rows[:10].tolist() + (["..."] if rows.size > 10 else [])
+        raise ValueError(
+            f"{fn}: {name} holds NaN or Inf values in rows {shown}; check the encoder outputs "
+            "or drop those rows"
+        )
     return z
 
 

@@ -21,16 +21,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from qdjax._src.typing import Array, ArrayLike
+from qdjax.losses import _cliff
 
 
 def _check_latents(z: ArrayLike, fn: str) -> Array:
-    z = jnp.asarray(z)
-    if z.ndim != 2:
-        raise ValueError(f"{fn}: z must be [batch, num_latents]; got shape {z.shape}")
-    if not jnp.issubdtype(z.dtype, jnp.floating):
-        raise TypeError(f"{fn}: z must be floating point; got {z.dtype}")
-    if z.shape[0] < 2 or z.shape[1] < 2:
-        raise ValueError(f"{fn}: need batch >= 2 and num_latents >= 2; got shape {z.shape}")
+    """The Cliff losses' check (shape, float dtype, batch >= 2, NaN/Inf when concrete) plus
+    the pairwise requirement `num_latents >= 2`."""
+    z = _cliff._check_latents(z, fn)
+    if z.shape[1] < 2:
+        raise ValueError(
+            f"{fn}: need num_latents >= 2 (the terms are pairwise); got shape {z.shape}"
+        )
     return z
 
 

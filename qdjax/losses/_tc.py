@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from qdjax._src.typing import Array, ArrayLike
+from qdjax.losses._cliff import _check_latents
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -51,7 +52,9 @@ def total_correlation(
       `[batch]` per-sample TC estimate in nats.
 
     Raises:
-      ValueError: on mismatched shapes, a batch of one, or `dataset_size < batch`.
+      TypeError: if `z`, `mean` or `logvar` is not floating point (as the Cliff losses).
+      ValueError: on mismatched shapes, a batch of one, `dataset_size < batch`, or (eager
+        calls only; under jit the estimate is NaN) NaN/Inf inputs.
 
     References:
       Chen, Li, Grosse, Duvenaud, Isolating Sources of Disentanglement in VAEs,
@@ -74,6 +77,9 @@ def total_correlation(
             f"total_correlation: need 2 <= batch <= dataset_size; got batch {m}, "
             f"dataset_size {dataset_size}"
         )
+    z = _check_latents(z, "total_correlation")
+    mean = _check_latents(mean, "total_correlation", "mean")
+    logvar = _check_latents(logvar, "total_correlation", "logvar")
     n = float(dataset_size)
     off = math.log((n - 1.0) / (n * (m - 1))) if n > 1 else -math.inf
     log_w = jnp.where(jnp.eye(m, dtype=bool), -math.log(n), off).astype(z.dtype)  # [b, j]

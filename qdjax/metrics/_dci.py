@@ -129,6 +129,14 @@ def _fit_one(z_train, y_train, z_test, y_test, *, classification: bool, backend:
     return importance, model.score(z_train, y_train), model.score(z_test, y_test)
 
 
+def _standardize(z_tr: np.ndarray, z_te: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Z-scores both splits in float64 with the training mean and std (std 1 if constant)."""
+    mean = z_tr.mean(axis=0)
+    std = z_tr.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return (z_tr - mean) / std, (z_te - mean) / std
+
+
 def dci(
     z,
     s,
@@ -172,8 +180,18 @@ def dci(
     is 1 - NRMSE^2 with NRMSE the RMSE divided by the factor's standard deviation); "auto"
     uses classification if every factor is integer-valued, else regression.
 
-    Invariant to permutation of the codes. The "gbt"/"forest" importances (tree splits) are
-    invariant to strictly monotone warps and sign flips of each code up to tie-breaking.
+    Codes are standardized per dimension in float64 before fitting (training-split mean and
+    standard deviation, applied to both splits; a constant code is only centered, so it stays
+    constant). sklearn's trees cast the codes to float32 and treat values closer than about
+    1e-7 as equal, so raw codes of scale 1e-6 lose their splits and D/C/I collapse; after
+    standardization the fits see the same order of values at any scale. Tree splits depend
+    only on that order, so at O(1) scale the numbers are those of the raw codes (the
+    reference) up to float32 rounding ties.
+
+    Invariant to permutation of the codes and to per-code affine rescaling (any offset and
+    scale, e.g. 1e-6 or 1e6). The "gbt"/"forest" importances (tree splits) are also
+    invariant to strictly monotone warps and sign flips of each code up to tie-breaking, as
+    long as the warp keeps distinct values more than about 1e-7 standard deviations apart.
     A duplicated code splits importance between the copies, lowering completeness.
     Deterministic given `seed`.
 
@@ -210,6 +228,7 @@ def dci(
                 raise ValueError(f"factor {j} has one class in the training set; drop it")
     else:
         y_tr, y_te = s_tr, s_te
+    z_tr, z_te = _standardize(z_tr, z_te)
     num_latents, num_factors = z_tr.shape[1], s_tr.shape[1]
     importance = np.zeros((num_latents, num_factors))
     train_scores, test_scores = [], []

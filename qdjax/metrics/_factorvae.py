@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -32,6 +33,12 @@ class FactorVAEResult(NamedTuple):
 def factorvae_global_scale(z_sample, *, prune_threshold: float = 0.05):
     """Global per-latent variance and the active-latent mask of the FactorVAE score.
 
+    The pruning rule is the reference's (disentanglement_lib): a latent is active if its
+    standard deviation is at least the *absolute* `prune_threshold`, so the rule depends on the
+    codes' scale. Codes rescaled by a small factor (e.g. standardized to std 0.01) can lose
+    every latent, and the score is then 0. When that happens while some latent does vary, a
+    `UserWarning` says so; rescale the codes or lower `prune_threshold`.
+
     Args:
         z_sample: `[m, num_latents]` codes of a separate random sample (reference: 10 000).
         prune_threshold: latents with standard deviation below this are pruned (reference 0.05).
@@ -41,7 +48,17 @@ def factorvae_global_scale(z_sample, *, prune_threshold: float = 0.05):
     """
     z_sample = as_matrix(z_sample, "z_sample", "[m, num_latents]")
     variance = np.var(z_sample, axis=0, ddof=1)
-    return variance, np.sqrt(variance) >= prune_threshold
+    active = np.sqrt(variance) >= prune_threshold
+    if not active.any() and np.any(variance > 0):
+        warnings.warn(
+            f"FactorVAE: the codes look rescaled: the reference's absolute "
+            f"prune_threshold={prune_threshold} dropped every latent (largest std "
+            f"{np.sqrt(variance.max()):.3g}), so no latent is active and the score is 0; "
+            "rescale the codes or lower prune_threshold",
+            UserWarning,
+            stacklevel=2,
+        )
+    return variance, active
 
 
 def factorvae_votes(
@@ -65,9 +82,31 @@ def factorvae_votes(
 
     Returns:
         `[num_active, num_factors]` int64 vote counts.
+
+    Raises:
+        ValueError: if `global_variance` and `active` differ in length, or an active latent has
+            a global variance that is not finite and > 0 (it would divide by zero).
     """
     active = np.asarray(active, dtype=bool)
-    scale = np.asarray(global_variance, dtype=np.float64)[active]
+    variance = np.asarray(global_variance, dtype=np.float64)
+    if active.ndim != 1:
+        raise ValueError(
+            f"active must be a 1-D bool mask [num_latents]; got shape {active.shape} "
+            "(use the mask from factorvae_global_scale)"
+        )
+    if variance.shape != active.shape:
+        raise ValueError(
+            f"global_variance has shape {variance.shape} but active has {active.shape}; pass "
+            "both from factorvae_global_scale on the same codes"
+        )
+    bad = np.flatnonzero(active & ~(np.isfinite(variance) & (variance > 0)))
+    if bad.size:
+        raise ValueError(
+            f"active latents {bad.tolist()} have global variance "
+            f"{variance[bad].tolist()}, which must be finite and > 0; mark them inactive "
+            "(factorvae_global_scale prunes latents with std < prune_threshold)"
+        )
+    scale = variance[active]
     votes = np.zeros((int(active.sum()), num_factors), dtype=np.int64)
     if votes.shape[0] == 0:
         return votes
@@ -91,7 +130,8 @@ def factorvae_score_from_votes(train_votes, eval_votes) -> FactorVAEResult:
     The majority-vote classifier maps each latent j to the factor
     :math:`c(j) = \arg\max_k V^{train}_{jk}` (ties to the lowest index); its accuracy on a
     vote matrix V is :math:`\sum_j V_{j c(j)} / \sum_{jk} V_{jk}`. The reported score is the
-    accuracy on `eval_votes`. With no active latent both accuracies are 0.
+    accuracy on `eval_votes`. With no active latent both accuracies are 0. Vote counts must be
+    finite and non-negative (a ValueError otherwise).
 
     Args:
         train_votes: `[num_active, num_factors]` counts from `factorvae_votes`.
@@ -110,6 +150,16 @@ def factorvae_score_from_votes(train_votes, eval_votes) -> FactorVAEResult:
             f"train_votes and eval_votes must be [num_active, num_factors] of equal shape; "
             f"got {train_votes.shape} and {eval_votes.shape}"
         )
+    for name, votes in (("train_votes", train_votes), ("eval_votes", eval_votes)):
+        if not np.issubdtype(votes.dtype, np.number) or np.issubdtype(
+            votes.dtype, np.complexfloating
+        ):
+            raise ValueError(f"{name} must hold numeric vote counts; got dtype {votes.dtype}")
+        if not np.all(np.isfinite(votes)) or np.any(votes < 0):
+            raise ValueError(
+                f"{name} must hold finite non-negative vote counts; got min {votes.min()} "
+                "(pass the counts from factorvae_votes)"
+            )
     num_active = train_votes.shape[0]
     if num_active == 0 or train_votes.sum() == 0 or eval_votes.sum() == 0:
         return FactorVAEResult(0.0, 0.0, num_active, train_votes, eval_votes)
@@ -130,7 +180,9 @@ def factorvae_score_from_batches(
 ) -> FactorVAEResult:
     """FactorVAE score from `(fixed_factor_index, z_batch)` pairs.
 
-    Computes the global variance on `z_sample` (pruning latents with std < `prune_threshold`),
+    Computes the global variance on `z_sample` (pruning latents with std < `prune_threshold`,
+    the reference's absolute rule: codes rescaled to a small std lose every latent and score
+    0, with a warning; see `factorvae_global_scale`),
     counts votes on the train and eval batches with `factorvae_votes`, and scores them with
     `factorvae_score_from_votes` (see there for the definition). The reference protocol uses
     batches of 64 codes, 10 000 train votes, 5 000 eval votes and a 10 000-code `z_sample`;

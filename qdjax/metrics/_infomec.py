@@ -168,7 +168,9 @@ def infomec(
         s: factors `[n, num_factors]`, integer classes (bin continuous factors first with
             `qdjax.metrics.discretize`).
         discrete_latents: treat each distinct code value as a category.
-        mi_estimator: "ksg" (default) or "binned", for continuous latents.
+        mi_estimator: "ksg" (default) or "binned", for continuous latents (validated even
+            when `discrete_latents=True`). KSG needs every factor to have a class with at
+            least 2 samples (a ValueError otherwise).
         num_bins: bins for `mi_estimator="binned"`.
         n_neighbors: KSG neighbours (reference: 10).
         active_rule: "range" (default), "variance", "nmi" or "all".
@@ -186,6 +188,14 @@ def infomec(
         NeurIPS 2023 (kylehkhsu/latent_quantization `disentangle/metrics/infomec.py`).
         Kraskov, Stoegbauer & Grassberger, "Estimating mutual information", Phys. Rev. E 2004.
     """
+    if mi_estimator not in ("ksg", "binned"):
+        # checked up front: with discrete_latents=True the estimator is not used, but a typo
+        # must not pass silently
+        raise ValueError(f"mi_estimator must be 'ksg' or 'binned'; got {mi_estimator!r}")
+    if infoe not in ("nll", "balanced_accuracy"):
+        raise ValueError(f"infoe must be 'nll' or 'balanced_accuracy'; got {infoe!r}")
+    if int(n_neighbors) < 1:
+        raise ValueError(f"n_neighbors must be >= 1; got {n_neighbors}")
     z, s = as_codes_and_factors(z, s)
     check_factors_vary(s)
     s_labels = encode_labels(as_int_labels(s, "s"))
@@ -194,6 +204,17 @@ def infomec(
         bad = np.flatnonzero(entropy <= 0).tolist()
         raise ValueError(f"factors {bad} of s are constant (zero entropy); drop those columns")
     num_factors = s.shape[1]
+    if not discrete_latents and mi_estimator == "ksg":
+        # sklearn's KSG estimator drops the samples of singleton classes; a factor with no
+        # repeated class leaves it no sample at all
+        repeated = [np.bincount(s_labels[:, i]).max() >= 2 for i in range(num_factors)]
+        if not all(repeated):
+            bad = [i for i, ok in enumerate(repeated) if not ok]
+            raise ValueError(
+                f"infomec: too few samples (n={s.shape[0]}) for the KSG estimator: factors {bad} "
+                "have no class with at least 2 samples (KSG drops singleton classes); pass more "
+                "samples, or use mi_estimator='binned' or discrete_latents=True"
+            )
 
     if discrete_latents:
         z_labels = encode_labels(z)
@@ -216,10 +237,8 @@ def infomec(
                     for i in range(num_factors)
                 ]
             )
-        elif mi_estimator == "binned":
-            mi = discrete_mutual_info(s_labels, discretize(z, num_bins=num_bins))
         else:
-            raise ValueError(f"mi_estimator must be 'ksg' or 'binned'; got {mi_estimator!r}")
+            mi = discrete_mutual_info(s_labels, discretize(z, num_bins=num_bins))
     nmi = np.clip(mi / entropy[:, None], 0.0, None)
 
     if discrete_latents and active_rule == "range" and active_threshold is None:
@@ -229,8 +248,6 @@ def infomec(
         active = _active_latents(z, nmi, active_rule, active_threshold)
     infom, infoc = infom_infoc_from_nmi(nmi, active)
 
-    if infoe not in ("nll", "balanced_accuracy"):
-        raise ValueError(f"infoe must be 'nll' or 'balanced_accuracy'; got {infoe!r}")
     per_factor = np.empty(num_factors)
     for i in range(num_factors):
         y = s_labels[:, i]

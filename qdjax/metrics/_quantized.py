@@ -98,12 +98,19 @@ def quantized_cell_accuracy(
 
     Returns:
         `CellAccuracyResult(accuracy, mean_axis_accuracy, per_axis, assignment, reversed)`.
+
+    Raises:
+        ValueError: on non-integer or negative cells, different `n`, or no true axis.
     """
     pred = _as_cells(cells_pred, "cells_pred")
     true = _as_cells(cells_true, "cells_true")
     if pred.shape[0] != true.shape[0] or pred.shape[0] == 0:
         raise ValueError(
             f"cells_pred and cells_true need the same positive n; got {pred.shape}, {true.shape}"
+        )
+    if true.shape[1] == 0:
+        raise ValueError(
+            f"cells_true has no axes (shape {true.shape}); pass at least one true axis [n, d_true]"
         )
     d_pred, d_true = pred.shape[1], true.shape[1]
     if num_cells_pred is None:
@@ -171,6 +178,10 @@ def partition_agreement(cells_pred, cells_true) -> PartitionAgreementResult:
     if pred.shape[0] != true.shape[0] or pred.shape[0] == 0:
         raise ValueError(
             f"cells_pred and cells_true need the same positive n; got {pred.shape}, {true.shape}"
+        )
+    if true.shape[1] == 0:
+        raise ValueError(
+            f"cells_true has no axes (shape {true.shape}); pass at least one true axis [n, d_true]"
         )
     ami = np.zeros((pred.shape[1], true.shape[1]))
     for a in range(pred.shape[1]):

@@ -36,6 +36,14 @@ def top_two_gap(score_matrix) -> np.ndarray:
     return m[0] - (m[1] if m.shape[0] > 1 else 0.0)
 
 
+def _standardize(z_tr: np.ndarray, z_te: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Z-scores both splits with the training mean and std (std 1 for a constant code)."""
+    mean = z_tr.mean(axis=0)
+    std = z_tr.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return (z_tr - mean) / std, (z_te - mean) / std
+
+
 def sap(
     z,
     s,
@@ -46,6 +54,7 @@ def sap(
     test_size: int = 5_000,
     task: Literal["auto", "classification", "regression"] = "auto",
     C: float = 0.01,
+    standardize: bool = False,
     seed: int = 0,
 ) -> SAPResult:
     r"""Separated attribute predictability (Kumar et al., 2018) as in disentanglement_lib.
@@ -70,9 +79,16 @@ def sap(
     lower still. Compare SAP values only across representations on the same factors.
 
     Invariant to code permutation; the regression variant is also invariant to sign flips and
-    affine rescaling, the classification variant only approximately (the SVM is regularized on
-    raw codes). Not invariant to nonlinear monotone warps (linear predictors). A duplicated
-    code gives its factor a gap of 0 (penalized). Deterministic given `seed` (split and SVM).
+    affine rescaling. The classification variant is *not* invariant to the codes' offset and
+    scale, as in the reference: `LinearSVC(C=0.01)` on the raw code also penalizes the
+    intercept, so shifting a code far from 0 (e.g. `z + 1000`) or shrinking it (e.g.
+    `z * 1e-3`) leaves the regularized SVM unable to place its threshold and the score drops
+    towards 0. Pass `standardize=True` to z-score each code (training-split mean and standard
+    deviation, applied to both splits; a constant code is only centered) before the SVM, which
+    makes the score invariant to per-code shift and positive or negative rescaling; the
+    default (False) keeps the reference's numbers. Not invariant to nonlinear monotone warps
+    (linear predictors). A duplicated code gives its factor a gap of 0 (penalized).
+    Deterministic given `seed` (split and SVM).
 
     Args:
         z: codes `[n, num_latents]` (training set if `z_test` is given, else split).
@@ -83,6 +99,9 @@ def sap(
         test_size: test rows when splitting.
         task: "auto", "classification" or "regression".
         C: SVM regularization (disentanglement_lib uses 0.01).
+        standardize: z-score each code with the training split's statistics before the SVM
+            (classification only; the regression variant is already affine invariant). Default
+            False: raw codes, as in disentanglement_lib.
         seed: seeds the split and the SVM.
 
     Returns:
@@ -103,6 +122,8 @@ def sap(
     else:
         labels = encode_labels(np.concatenate([s_tr, s_te]))
         y_tr, y_te = labels[: len(s_tr)], labels[len(s_tr) :]
+        if standardize:
+            z_tr, z_te = _standardize(z_tr, z_te)
         matrix = np.zeros((num_latents, num_factors))
         for i in range(num_latents):
             x_tr, x_te = z_tr[:, [i]], z_te[:, [i]]

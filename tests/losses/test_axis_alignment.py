@@ -56,3 +56,22 @@ def test_finite_difference_gradients():
         check_grads(lambda z: kde_score(z, sigma=0.7, chunk_size=5), (z,), order=1, eps=1e-5)
         g = jax.grad(lambda z: axis_alignment_loss(z, sigma=0.7).sum())(z)
         assert np.all(np.isfinite(g))
+
+
+def test_rejects_integer_nonfinite_and_single_sample_latents_like_cliff():
+    # Same checks (the same helper) as the Cliff losses. Before: integer codes gave
+    # alpha = 1/B truncated to 0, i.e. a silent loss of 0; NaN gave a NaN loss; B = 1 gave -0.0.
+    z = np.random.default_rng(4).integers(0, 5, (16, 2))
+    with pytest.raises(TypeError, match="z must be floating point; got int"):
+        axis_alignment_loss(z)
+    zf = np.random.default_rng(4).normal(size=(16, 2)).astype(np.float32)
+    zf[3, 1], zf[7, 0] = np.nan, np.inf
+    with pytest.raises(ValueError, match=r"NaN or Inf values in rows \[3, 7\]"):
+        axis_alignment_loss(zf)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        axis_alignment_loss(np.ones((1, 2), np.float32))
+    # as the Cliff losses: under jit the value cannot be checked and the loss is NaN
+    assert np.all(np.isnan(np.asarray(jax.jit(axis_alignment_loss)(jnp.asarray(zf)))))
+    # a float cast of the same integer codes is accepted (-1/B <= loss_i <= 0)
+    per = axis_alignment_loss(z.astype(np.float32))
+    assert np.all(np.asarray(per) < 0) and np.all(np.asarray(per) >= -1 / 16 - 1e-7)

@@ -411,3 +411,17 @@ def test_rejects_nonfinite_inputs_bad_bandwidth_and_zero_latents():
     zb = z.copy()
     zb[0, 0] = np.nan
     assert np.isnan(float(_jit_loss(jnp.asarray(zb)).total))
+
+
+def test_nonfinite_error_names_the_rows():
+    z = np.random.default_rng(1).normal(size=(16, 2)).astype(np.float32)
+    z[[2, 9], 0] = np.nan
+    with pytest.raises(ValueError, match=r"cliff_loss: z holds NaN or Inf values in rows \[2, 9\]"):
+        _cliff.cliff_loss(z)
+
+
+def test_concrete_latents_closed_over_in_jit_are_accepted():
+    # the NaN check runs on concrete values only; a constant captured by a jit trace is concrete
+    z = jnp.asarray(np.random.default_rng(2).normal(size=(32, 2)), jnp.float32)
+    total = jax.jit(lambda: _cliff.cliff_loss(z, **SMALL).total)()
+    np.testing.assert_allclose(total, _cliff.cliff_loss(z, **SMALL).total, rtol=1e-5)

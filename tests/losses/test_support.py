@@ -197,3 +197,17 @@ def test_registry_contract(name):
     fn = LOSSES[name]
     z = jnp.asarray(_batch(num=48, d=3, seed=6), jnp.float32)
     check_kernel_contract(fn, z, shape=(3, 3))
+
+
+@pytest.mark.parametrize("name", ["hfs_pairwise", "ioss_pairwise"], ids=["hfs", "ioss"])
+def test_rejects_nonfinite_and_single_sample_like_cliff(name):
+    # Before: NaN input gave a NaN/-inf matrix silently. Same helper as the Cliff losses.
+    fn = getattr(_support, name)
+    z = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    z[3, 1] = np.nan
+    z[7, 0] = -np.inf
+    for standardize in (True, False):
+        with pytest.raises(ValueError, match=r"NaN or Inf values in rows \[3, 7\]"):
+            fn(z, standardize=standardize)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        fn(np.ones((1, 3), np.float32))

@@ -92,3 +92,23 @@ def test_dataset_size_weights():
         *(jnp.asarray(a, jnp.float32) for a in (z, mean, logvar)), dataset_size=100
     )
     np.testing.assert_allclose(got, joint - marg, rtol=1e-4, atol=1e-5)
+
+
+def test_rejects_integer_and_nonfinite_inputs_like_cliff():
+    # Before: integer z truncated the log-weights log(1/N) to integers (a wrong, finite TC).
+    zi = jnp.zeros((8, 2), jnp.int32)
+    zf = jnp.zeros((8, 2), jnp.float32)
+    with pytest.raises(TypeError, match="z must be floating point; got int32"):
+        total_correlation(zi, zf, zf, dataset_size=100)
+    with pytest.raises(TypeError, match="mean must be floating point"):
+        total_correlation(zf, zi, zf, dataset_size=100)
+    with pytest.raises(TypeError, match="logvar must be floating point"):
+        total_correlation(zf, zf, zi, dataset_size=100)
+    bad = np.zeros((8, 2), np.float32)
+    bad[5, 0] = np.nan
+    with pytest.raises(ValueError, match=r"z holds NaN or Inf values in rows \[5\]"):
+        total_correlation(bad, zf, zf, dataset_size=100)
+    with pytest.raises(ValueError, match=r"logvar holds NaN or Inf values in rows \[5\]"):
+        total_correlation(zf, zf, bad, dataset_size=100)
+    # the float codes of the same (identical) posteriors give 0, as q(z) factorizes exactly
+    np.testing.assert_allclose(total_correlation(zf, zf, zf, dataset_size=100), 0.0, atol=1e-5)

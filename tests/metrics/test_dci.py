@@ -126,3 +126,33 @@ def test_explicit_test_set(factors):
     assert result.informativeness_test > 0.95
     with pytest.raises(ValueError, match="both"):
         dci(z, factors, z_test=z)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e6], ids=["1e-6", "1e6"])
+def test_invariant_to_code_scale(factors, scale):
+    # sklearn's trees cast codes to float32 and ignore differences below ~1e-7; before the
+    # float64 standardization, codes of scale 1e-6 lost their fine splits (on these noisy
+    # codes D 0.38 -> 0.05, train informativeness 0.74 -> 0.32).
+    z = _codes(factors, noise=0.3, seed=5)
+    z = np.concatenate([z, np.random.default_rng(6).normal(size=(len(z), 1))], axis=1)
+    base = dci(z, factors, backend="forest")
+    got = dci(scale * z + 3.0 * scale, factors, backend="forest")
+    np.testing.assert_allclose(got.importance_matrix, base.importance_matrix, atol=1e-12)
+    for a, b in zip(got[:4], base[:4]):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+    small = dict(train_size=200, test_size=100, backend="gbt")
+    base = dci(z[:300], factors[:300], **small)
+    got = dci(scale * z[:300], factors[:300], **small)
+    np.testing.assert_allclose(got.importance_matrix, base.importance_matrix, atol=1e-12)
+    np.testing.assert_allclose(got.informativeness_test, base.informativeness_test, atol=1e-12)
+
+
+def test_constant_code_stays_constant_no_nan(factors):
+    z = _codes(factors)
+    const = np.concatenate([z, np.full((len(z), 1), 1e-6)], axis=1)
+    result = dci(const, factors, backend="forest")
+    assert np.all(np.isfinite(result.importance_matrix))
+    np.testing.assert_array_equal(result.importance_matrix[3], 0.0)  # never split on
+    base = dci(z, factors, backend="forest")
+    np.testing.assert_allclose(result.importance_matrix[:3], base.importance_matrix, atol=1e-12)
+    np.testing.assert_allclose(result.disentanglement, base.disentanglement, atol=1e-12)

@@ -96,3 +96,27 @@ def test_continuous_factors_rejected():
     s = np.random.default_rng(0).uniform(size=(100, 2))
     with pytest.raises(ValueError, match="discretize"):
         infomec(s, s)
+
+
+def test_ksg_too_few_samples_clear_error():
+    # before: sklearn's "Found array with 0 sample(s)" (KSG drops singleton classes)
+    z = np.random.default_rng(0).normal(size=(2, 2))
+    s = np.array([[0], [1]])
+    with pytest.raises(ValueError, match=r"too few samples \(n=2\) for the KSG estimator"):
+        infomec(z, s)
+    with pytest.raises(ValueError, match=r"factors \[1\] have no class with at least 2"):
+        infomec(np.arange(12.0)[:, None], np.stack([np.arange(12) % 2, np.arange(12)], 1))
+    # the plug-in estimators still work on the same two rows (perfectly modular)
+    assert infomec(z, s, mi_estimator="binned").infom == 1.0
+    assert infomec(np.array([[0.0], [1.0]]), s, discrete_latents=True).infom == 1.0
+
+
+def test_unknown_options_raise_even_if_unused(factors):
+    z = factors.astype(float)
+    # before: discrete_latents=True never looked at mi_estimator and returned a result
+    with pytest.raises(ValueError, match="mi_estimator must be 'ksg' or 'binned'; got 'bogus'"):
+        infomec(z, factors, discrete_latents=True, mi_estimator="bogus")
+    with pytest.raises(ValueError, match="infoe must be"):
+        infomec(z, factors, discrete_latents=True, infoe="acc")
+    with pytest.raises(ValueError, match="n_neighbors must be >= 1"):
+        infomec(z, factors, n_neighbors=0)

@@ -39,3 +39,9 @@ def test_random_is_zero_and_constant_axis_scores_zero():
 def test_bad_input():
     with pytest.raises(ValueError, match="same positive n"):
         metrics.partition_agreement(np.zeros((3, 2), int), np.zeros((4, 2), int))
+
+
+def test_no_true_axis_raises():
+    # before: a NaN score (mean over zero axes) and a RuntimeWarning
+    with pytest.raises(ValueError, match="cells_true has no axes"):
+        metrics.partition_agreement(_cells(), np.zeros((4000, 0), int))

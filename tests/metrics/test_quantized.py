@@ -75,3 +75,13 @@ def test_bad_input():
         quantized_cell_accuracy(np.zeros((3, 2)), np.zeros((3, 2), dtype=int))
     with pytest.raises(ValueError, match="same positive n"):
         quantized_cell_accuracy(np.zeros((3, 2), int), np.zeros((4, 2), int))
+
+
+def test_no_true_axis_raises():
+    # before: accuracy 1.0 (all of zero axes agree) and a NaN mean over zero axes
+    with pytest.raises(ValueError, match=r"cells_true has no axes \(shape \(5, 0\)\)"):
+        quantized_cell_accuracy(np.zeros((5, 2), int), np.zeros((5, 0), int))
+    # no predicted axis is fine: every true axis is unmatched and scores 0
+    result = quantized_cell_accuracy(np.zeros((5, 0), int), np.zeros((5, 2), int))
+    assert result.accuracy == 0.0 and result.mean_axis_accuracy == 0.0
+    np.testing.assert_array_equal(result.assignment, [-1, -1])

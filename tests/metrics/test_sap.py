@@ -1,6 +1,7 @@
 """Oracle tests for qdjax.metrics.sap (classification and regression variants)."""
 
 import numpy as np
+from sklearn import svm
 
 from qdjax.metrics import sap, top_two_gap
 
@@ -76,3 +77,46 @@ def test_rotation_in_between():
 def test_deterministic(factors):
     z = factors + np.random.default_rng(3).normal(size=factors.shape)
     assert sap(z, factors, seed=1).score == sap(z, factors, seed=1).score
+
+
+def _multiclass_codes(factors, seed=4):
+    return factors + 0.1 * np.random.default_rng(seed).normal(size=factors.shape)
+
+
+def test_default_classification_is_the_reference_on_raw_codes(factors):
+    # disentanglement_lib's discrete SAP, re-implemented directly: LinearSVC(C=0.01) on each raw
+    # code; with explicit test arrays no split is involved. Shifted codes (+1000) keep the
+    # reference's behaviour: the regularized intercept cannot reach the threshold.
+    z = _multiclass_codes(factors)
+    for codes in (z, z + 1000.0):
+        tr, te = slice(0, 1000), slice(1000, None)
+        expected = np.zeros((3, 3))
+        for i in range(3):
+            for k in range(3):
+                clf = svm.LinearSVC(C=0.01, class_weight="balanced", random_state=0)
+                clf.fit(codes[tr, [i]], factors[tr, k])
+                expected[i, k] = np.mean(clf.predict(codes[te, [i]]) == factors[te, k])
+        result = sap(codes[tr], factors[tr], z_test=codes[te], s_test=factors[te])
+        np.testing.assert_array_equal(result.score_matrix, expected)
+        unchanged = sap(
+            codes[tr], factors[tr], z_test=codes[te], s_test=factors[te], standardize=False
+        )
+        np.testing.assert_array_equal(unchanged.score_matrix, expected)
+    assert sap(z + 1000.0, factors).score < 0.05 < 0.4 < sap(z, factors).score
+
+
+def test_standardize_makes_classification_shift_and_scale_invariant(factors):
+    z = _multiclass_codes(factors)
+    base = sap(z, factors, standardize=True)
+    assert base.score > 0.4
+    for codes in (z + 1000.0, 1e-3 * z, -1e3 * z + 5.0, 1e6 * z - 3e6):
+        # before: the default (raw codes) drops to 0 at +1000 and 1e-3; no keyword existed
+        got = sap(codes, factors, standardize=True)
+        np.testing.assert_allclose(got.score_matrix, base.score_matrix, atol=1e-12)
+        np.testing.assert_allclose(got.score, base.score, atol=1e-12)
+    assert sap(1e-3 * z, factors).score < 0.05  # the default still follows the reference
+    # a constant code is centred, not divided by 0: finite, and the other codes are unchanged
+    const = np.concatenate([z, np.full((len(z), 1), 7.0)], axis=1)
+    result = sap(const, factors, standardize=True)
+    assert np.all(np.isfinite(result.score_matrix))
+    np.testing.assert_allclose(result.score_matrix[:3], base.score_matrix, atol=1e-12)
