@@ -180,7 +180,12 @@ def _check_grid(grid_size: int, grid_range: float, fn: str) -> None:
 
 
 def _standardize(z: Array, eps: float) -> tuple[Array, Array, Array]:
-    """:math:`\\tilde z = (z - \\bar z) / \\sqrt{\\mathrm{Var}(z) + \\epsilon}` per latent."""
+    """:math:`\\tilde z = (z - \\bar z) / \\sqrt{\\mathrm{Var}(z) + \\epsilon}` per latent.
+
+    The floor is absolute: a latent whose std nears `sqrt(eps)` (1e-3 at the default 1e-6)
+    is no longer standardized to unit variance, and the terms shrink with it; keep codes at
+    O(1) scale or pass a smaller `eps`.
+    """
     mean = jnp.mean(z, axis=0, keepdims=True)
     scale = jnp.sqrt(jnp.var(z, axis=0, keepdims=True) + eps)
     return (z - mean) / scale, mean[0], scale[0]
@@ -298,7 +303,8 @@ def kde_marginals(
         :func:`silverman_bandwidth`.
       grid_size: number of grid points `T`.
       grid_range: grid half-width `R` (standardized units), must exceed :math:`\\sqrt 3`.
-      eps: variance floor for standardization (a constant latent stays finite).
+      eps: variance floor for standardization (a constant latent stays finite; absolute, so
+        latents with std below about `sqrt(eps)` are not fully standardized).
 
     Returns:
       A :class:`KDEMarginals` in the dtype of `z`.

@@ -114,10 +114,14 @@ def hfs_pairwise(
       temperature: soft-maximum temperature :math:`\\tau` (squared-distance units), or `None`
         for the hard maximum.
       standardize: standardize each latent over the batch first (default), so the penalty
-        cannot be lowered by shrinking the latents; `False` gives the raw-scale variant of the
-        paper (which relies on a VAE prior to fix the scale).
+        cannot be lowered by shrinking the latents, down to a latent std of about
+        `sqrt(eps)` (1e-3 at the default `eps`; below it the absolute floor takes over and
+        the penalty shrinks with the latents: pass a smaller `eps` for such codes);
+        `False` gives the raw-scale variant of the paper (which relies on a VAE prior to fix
+        the scale).
       chunk_size: product-set rows per `lax.map` step (memory/speed trade-off).
-      eps: variance floor for standardization.
+      eps: variance floor for standardization (absolute: it matters once a latent's
+        variance approaches it).
 
     Returns:
       `[num_latents, num_latents]` symmetric matrix of squared pairwise HFS distances, zero
@@ -178,7 +182,8 @@ def ioss_pairwise(
       temperature: soft-maximum temperature, or `None` for the hard maximum.
       standardize: standardize each latent over the batch first (default); see
         :func:`hfs_pairwise`.
-      eps: variance floor for standardization.
+      eps: variance floor for standardization (absolute: it matters once a latent's
+        variance approaches it).
 
     Returns:
       `[num_latents, num_latents]` symmetric matrix of squared directed Hausdorff distances,
