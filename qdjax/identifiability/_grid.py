@@ -103,7 +103,9 @@ __all__ = ["RECOVER_GRID_VERSION", "GridRecovery", "plot_grid", "recover_grid"]
 # 8: the relative half-window scale check of the final jump tests, ratio 1/4 (round 11).
 # 9: axes with repeated values spread over their resolution, near-copies of an axis never
 #    slice it (input checks; thresholds identical to 8 on continuous samples without
-#    near-functional axis pairs: true latents, warps and 40 learned codes compared).
+#    near-functional axis pairs: true latents, warps and 40 learned codes compared); a
+#    1-D sample gets the segment passes too (marginals of seeds 2000-2013: 58 of 84 true
+#    cliffs found vs 49, no cliff on 48 smooth 1-D samples).
 RECOVER_GRID_VERSION = 9
 
 
@@ -939,7 +941,9 @@ def recover_grid(
         added false cliffs; the conditioned rescans always do it.
       num_iterations: rescans conditioned on the recovered cells of the other axes
         (view id 1_000_000 in ``view``; its slabs also give the positions), with the
-        segment pass; 0 = quantile slabs only.
+        segment pass; 0 = quantile slabs only. A 1-D sample gets them too, its "cells of
+        the other axes" being the whole sample (before version 9 it stopped after the
+        first pass and missed cliffs that the segment scans find).
       segment_scales: the extra, wider half-widths of the segment pass; ``inf`` = the whole
         segment split at each position (change-point scan). None = (0.32, 0.64, inf) for
         std, (0.08, 0.16) for rank.
@@ -1102,7 +1106,7 @@ def recover_grid(
     )
     all_views = [dict(_views(u, i, num_slabs, skip[i])) for i in range(d)]
     results = [_recover_axis(all_views[i], u[:, i], i, **axis_kw) for i in range(d)]
-    for _ in range(num_iterations if d > 1 else 0):
+    for _ in range(num_iterations):
         # Condition on the recovered cells of the other axes: slabs that follow the grid
         # show each conditional cliff at full contrast (quantile slabs mix cells).
         if any(len(r[0]) == 0 for r in results):

@@ -430,3 +430,14 @@ def test_scale_check_drops_a_misfit_step_keeps_the_cliffs():
     for kw in ({}, {"scale_check_ratio": None, "scale_check_pvalue": 1e-3}):  # relative, absolute
         g = recover_grid(x, num_bootstrap=0, **kw)
         np.testing.assert_allclose(g.thresholds[1], true, atol=0.02 * x[:, 1].std())
+
+
+@pytest.mark.parametrize("seed", [2, 5])
+def test_one_axis_gets_the_segment_passes_too(seed):
+    # One column alone (e.g. find_cliffs with one --columns name) used to skip the passes
+    # after the first (they were conditioned on the other axes' cells, and there are none):
+    # the marginal's first cliff of axis 0 on these seeds was missed. With the whole sample
+    # as the one "cell" of the other axes, the segment and jump-test scans run as in d >= 2.
+    z, _, density = _grid_sample(seed)
+    g = recover_grid(z[:, 0], num_bootstrap=0)
+    np.testing.assert_allclose(g.thresholds[0], density.thresholds[0], atol=0.05)
