@@ -8,7 +8,11 @@ import numpy as np
 from sklearn import ensemble
 
 from qdjax.metrics._mutual_info import encode_labels, is_classification
-from qdjax.metrics._validation import check_factors_vary, train_test_arrays
+from qdjax.metrics._validation import (
+    check_factors_vary,
+    standardize_splits,
+    train_test_arrays,
+)
 
 
 class DCIResult(NamedTuple):
@@ -129,14 +133,6 @@ def _fit_one(z_train, y_train, z_test, y_test, *, classification: bool, backend:
     return importance, model.score(z_train, y_train), model.score(z_test, y_test)
 
 
-def _standardize(z_tr: np.ndarray, z_te: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Z-scores both splits in float64 with the training mean and std (std 1 if constant)."""
-    mean = z_tr.mean(axis=0)
-    std = z_tr.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    return (z_tr - mean) / std, (z_te - mean) / std
-
-
 def dci(
     z,
     s,
@@ -228,7 +224,7 @@ def dci(
                 raise ValueError(f"factor {j} has one class in the training set; drop it")
     else:
         y_tr, y_te = s_tr, s_te
-    z_tr, z_te = _standardize(z_tr, z_te)
+    z_tr, z_te = standardize_splits(z_tr, z_te)
     num_latents, num_factors = z_tr.shape[1], s_tr.shape[1]
     importance = np.zeros((num_latents, num_factors))
     train_scores, test_scores = [], []

@@ -9,7 +9,11 @@ from sklearn import svm
 
 from qdjax.metrics._mcc import abs_correlation
 from qdjax.metrics._mutual_info import encode_labels, is_classification
-from qdjax.metrics._validation import check_factors_vary, train_test_arrays
+from qdjax.metrics._validation import (
+    check_factors_vary,
+    standardize_splits,
+    train_test_arrays,
+)
 
 
 class SAPResult(NamedTuple):
@@ -34,14 +38,6 @@ def top_two_gap(score_matrix) -> np.ndarray:
     """
     m = np.sort(np.asarray(score_matrix, dtype=np.float64), axis=0)[::-1]
     return m[0] - (m[1] if m.shape[0] > 1 else 0.0)
-
-
-def _standardize(z_tr: np.ndarray, z_te: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Z-scores both splits with the training mean and std (std 1 for a constant code)."""
-    mean = z_tr.mean(axis=0)
-    std = z_tr.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    return (z_tr - mean) / std, (z_te - mean) / std
 
 
 def sap(
@@ -123,7 +119,7 @@ def sap(
         labels = encode_labels(np.concatenate([s_tr, s_te]))
         y_tr, y_te = labels[: len(s_tr)], labels[len(s_tr) :]
         if standardize:
-            z_tr, z_te = _standardize(z_tr, z_te)
+            z_tr, z_te = standardize_splits(z_tr, z_te)
         matrix = np.zeros((num_latents, num_factors))
         for i in range(num_latents):
             x_tr, x_te = z_tr[:, [i]], z_te[:, [i]]

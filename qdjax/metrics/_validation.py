@@ -107,3 +107,13 @@ def train_test_arrays(
     perm = np.random.default_rng(seed).permutation(n)
     train, test = perm[:n_train], perm[n_train : n_train + n_test]
     return z[train], s[train], z[test], s[test]
+
+
+def standardize_splits(z_tr: np.ndarray, z_te: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Z-scores both splits in float64 with the training split's mean and std per code
+    (std 1 for a constant code, which is only centered and stays constant)."""
+    z_tr, z_te = np.asarray(z_tr, np.float64), np.asarray(z_te, np.float64)
+    mean = z_tr.mean(axis=0)
+    std = z_tr.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return (z_tr - mean) / std, (z_te - mean) / std
