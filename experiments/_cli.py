@@ -191,7 +191,9 @@ def _write_config_record(workdir: str, record: dict) -> None:
     path = os.path.join(workdir, CONFIG_RECORD)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump({"config": record, "command": sys.argv, "time": time.time()}, f, indent=2)
+        json.dump(
+            {"config": record, "command": _COMMAND or sys.argv, "time": time.time()}, f, indent=2
+        )
     os.replace(tmp, path)
 
 
@@ -211,15 +213,30 @@ def move_run_aside(workdir: str) -> str:
 
 
 def check_workdir_config(config, workdir: str, *, may_change: Iterable[str] = ()) -> list[str]:
-    """The fixed keys in which `config` differs from the one recorded in `workdir` ([] = ok)."""
+    """The fixed keys in which `config` differs from the one recorded in `workdir` ([] = ok).
+
+    A workdir whose record is missing although it holds checkpoints or results (a deleted
+    `config.json`, a copied run), or whose record cannot be read, cannot be checked: its one
+    "difference" says so, so the run is refused rather than resumed from a checkpoint of an
+    unknown config.
+    """
+    path = os.path.join(workdir, CONFIG_RECORD)
     recorded = read_config_record(workdir)
     if recorded is None:
+        if _has_checkpoints(workdir) or os.path.exists(os.path.join(workdir, "results.json")):
+            return [
+                f"no {CONFIG_RECORD} beside its checkpoints/results, so their config is unknown"
+            ]
         return []
+    if not recorded and os.path.exists(path):
+        return [f"its {CONFIG_RECORD} is unreadable (damaged), so its config is unknown"]
     fixed, _ = config_changes(recorded, config_record(config), may_change)
     return fixed
 
 
 def _writable(workdir: str) -> None:
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ConfigError(f"--workdir={workdir} is a file, not a directory; choose a directory")
     try:
         os.makedirs(workdir, exist_ok=True)
         probe = os.path.join(workdir, f".write_test.{os.getpid()}")
@@ -338,7 +355,7 @@ def provenance(module: str | None = None, argv: list[str] | None = None) -> str:
         " (+ uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
     )
     module = module or f"experiments.{_experiment_name()}"
-    args = " ".join(sys.argv[1:] if argv is None else argv)
+    args = " ".join((_COMMAND or sys.argv)[1:] if argv is None else argv)
     return f"commit {sha}{dirty}; command: python -m {module} {args}".rstrip()
 
 
@@ -496,11 +513,40 @@ def _experiment_name() -> str:
     return name.split(".")[1] if name.startswith("experiments.") else "<name>"
 
 
+_COMMAND: list[str] = []  # the command as typed, when `define_flags` rewrote sys.argv
+
+
+def last_config_overrides(argv: list[str]) -> list[str] | None:
+    """`argv` with flagfiles expanded and only the last `--config.<key>=...` of each key kept.
+
+    absl lets the last value of a repeated scalar flag win, but concatenates a repeated tuple
+    (`--config.model.hidden=(32,) --config.model.hidden=(64,)` gave `(32, 64)`), so a tuple
+    set in a flagfile and overridden on the command line silently merged both. Keeping the
+    last occurrence makes every override "last wins". Returns None when no key repeats
+    (`argv` is then parsed as given). A missing flagfile raises here.
+    """
+    expanded = flags.FLAGS.read_flags_from_files(argv[1:], force_gnu=False)
+    last = {}
+    for i, a in enumerate(expanded):
+        if a.startswith("--config.") and "=" in a:
+            last[a.split("=", 1)[0]] = i
+    kept = [
+        a
+        for i, a in enumerate(expanded)
+        if not (a.startswith("--config.") and "=" in a) or last[a.split("=", 1)[0]] == i
+    ]
+    return [argv[0], *kept] if len(kept) < len(expanded) else None
+
+
 def define_flags(default_config: str) -> None:
     """Defines `--config`, `--workdir`, `--overwrite`, `--verbose`, `--debug`."""
     global _DEFAULT_CONFIG
     _DEFAULT_CONFIG = default_config
     try:
+        deduped = last_config_overrides(sys.argv)
+        if deduped is not None:  # a --config key was repeated: parse only its last value
+            _COMMAND[:] = list(sys.argv)  # provenance keeps the command as typed
+            sys.argv = deduped
         config_flags.DEFINE_config_file(
             "config", default_config, "Experiment configuration file.", lock_config=True
         )
@@ -525,6 +571,12 @@ def _flag_error(e: BaseException, argv: list[str]) -> str:
         return f"unknown config key {flag}: did you mean {good}? (see the config file)"
     if isinstance(e, flags.UnrecognizedFlagError):
         return f"{_one_line(e)} (see --help)"
+    missing = re.search(r"Unable to open flagfile: .*No such file or directory: '([^']+)'", text)
+    if missing:
+        return (
+            f"--flagfile={missing.group(1)}: no such file; give an existing flags file "
+            "(e.g. one under experiments/<name>/flags/)"
+        )
     # ml_collections reports an unknown field as a bare quoted name: "'nope'"
     bare = re.fullmatch(r"""["']*(\w+)["']*""", text.strip())
     if bare:

@@ -81,6 +81,17 @@ def test_workdir_session_records_refuses_and_overwrites(tmp_path):
     assert not os.path.exists(os.path.join(wd, "results.json"))
     (aside,) = [p for p in os.listdir(tmp_path) if p.startswith("run.replaced-")]
     assert os.path.exists(tmp_path / aside / "results.json")  # moved, never deleted
+    # A run whose record is gone or damaged cannot be checked: refused, never resumed.
+    os.makedirs(os.path.join(wd, "checkpoints", "5"))
+    os.remove(os.path.join(wd, "config.json"))
+    with pytest.raises(_cli.ConfigMismatchError, match=r"no config.json beside.*--overwrite"):
+        with _cli.workdir_session(changed, wd):
+            pass
+    with open(os.path.join(wd, "config.json"), "w") as f:
+        f.write("{bad")
+    with pytest.raises(_cli.ConfigMismatchError, match=r"unreadable.*--overwrite"):
+        with _cli.workdir_session(changed, wd):
+            pass
     fresh = str(tmp_path / "fresh")
     with pytest.raises(_cli.ConfigError):  # a bad value found inside: no record is left
         with _cli.workdir_session(_config(), fresh):
@@ -146,6 +157,7 @@ def test_user_errors_are_one_line_each(tmp_path):
         "missing_config": (["--config=nope/none.py", wd], 2, "--config=nope/none.py: cannot"),
         "missing_flagfile": (["--flagfile=nope.flags", wd], 2, "nope.flags"),
         "unwritable_workdir": ([TEST_CONFIG, f"--workdir={afile}/x"], 2, "is not writable"),
+        "file_workdir": ([TEST_CONFIG, f"--workdir={afile}"], 2, "is a file, not a directory"),
         "bad_config_arg": (
             ["--config=experiments/synthetic/configs/default.py:clif", wd],
             2,
@@ -217,3 +229,18 @@ def test_sweep_reuses_a_cell_only_with_the_same_config(tmp_path):
     other.seed = 7
     assert sweep.finished(other, wd) is None
     assert _cli.check_workdir_config(other, wd) == ["seed 0 -> 7"]
+
+
+def test_repeated_config_overrides_take_the_last_value(tmp_path):
+    # absl concatenates a repeated tuple flag; the CLI keeps each --config key's last value,
+    # flagfiles expanded in place, so a command-line override replaces a flagfile's tuple.
+    ff = tmp_path / "a.flags"
+    ff.write_text("--config.sweep.seeds=(0,1,2,3,4)\n--config.train.num_steps=10\n")
+    argv = ["prog", f"--flagfile={ff}", "--config.sweep.seeds=(0,)", "--workdir=w"]
+    assert _cli.last_config_overrides(argv) == [
+        "prog",
+        "--config.train.num_steps=10",
+        "--config.sweep.seeds=(0,)",
+        "--workdir=w",
+    ]
+    assert _cli.last_config_overrides(["prog", "--config.a=1", "--config.b=2"]) is None
