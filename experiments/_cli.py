@@ -93,6 +93,28 @@ def require(ok: bool, flag: str, message: str) -> None:
         raise ConfigError(f"--config.{flag} {message}")
 
 
+def require_widths(value, flag: str, *, allow_empty: bool = False) -> None:
+    """Layer widths: a tuple of positive ints (`()` only if `allow_empty`), or ConfigError."""
+    ok = isinstance(value, (tuple, list)) and all(
+        isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in value
+    )
+    require(
+        ok and (allow_empty or len(value) > 0),
+        flag,
+        f"must be a tuple of positive integers{' (or ())' if allow_empty else ''}, e.g. "
+        f"'(64, 64)'; got {value!r}",
+    )
+
+
+def require_seed(seed) -> None:
+    """`config.seed`: a non-negative integer (NumPy's generators refuse negative seeds)."""
+    require(
+        isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0,
+        "seed",
+        f"must be an integer >= 0; got {seed!r}",
+    )
+
+
 def validate_train(train) -> None:
     """Checks the `train` section shared by every experiment (steps, batch, lr, intervals)."""
     require(train.num_steps >= 1, "train.num_steps", f"must be >= 1; got {train.num_steps}")

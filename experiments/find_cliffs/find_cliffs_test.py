@@ -114,9 +114,7 @@ def test_more_bad_input_is_one_line(tmp_path, capsys):
     assert "header" in _error_of(capsys, [f"--csv={nohead}", "--columns=a", out])
     # not UTF-8 (Latin-1)
     lat = tmp_path / "l.csv"
-    lat.write_bytes(
-        b"a,b\n" + "\n".join(f"{i},caf\xe9" for i in range(300)).encode("latin-1")
-    )
+    lat.write_bytes(b"a,b\n" + "\n".join(f"{i},caf\xe9" for i in range(300)).encode("latin-1"))
     assert "UTF-8" in _error_of(capsys, [f"--csv={lat}", "--columns=a", out])
     # --out is an existing file: refused before the analysis runs
     f = tmp_path / "file"

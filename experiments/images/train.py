@@ -71,6 +71,9 @@ def resolve(config: ml_collections.ConfigDict):
 def validate(config: ml_collections.ConfigDict) -> None:
     """Checks a config whose recipe is filled in (:func:`resolve`)."""
     d, m, lo = config.data, config.model, config.loss
+    _cli.require_seed(config.seed)
+    _cli.require_widths(m.channels, "model.channels", allow_empty=True)
+    _cli.require_widths(m.dense, "model.dense", allow_empty=True)
     require(d.source in SOURCES, "data.source", f"must be one of {SOURCES}; got {d.source!r}")
     require(
         d.source != "procedural" or config.dataset == "shapes3d",

@@ -42,6 +42,17 @@ _KERNELS = {"ccomp": losses.compositional_contrast, "ratio": losses.block_sparsi
 
 def validate(config: ml_collections.ConfigDict) -> None:
     s, d = config.sweep, config.data
+    _cli.require_widths(config.model.hidden, "model.hidden")
+    require(len(s.seeds) > 0, "sweep.seeds", "must list at least one seed")
+    for seed in s.seeds:
+        require(
+            isinstance(seed, int) and seed >= 0, "sweep.seeds", f"must be ints >= 0; got {seed!r}"
+        )
+    require(
+        len(set(s.seeds)) == len(s.seeds),
+        "sweep.seeds",
+        f"lists a seed more than once ({list(s.seeds)}); each seed counts once in the table",
+    )
     require(len(s.overlaps) > 0, "sweep.overlaps", "must list at least one ratio")
     for r in s.overlaps:
         require(0 <= r < 1, "sweep.overlaps", f"ratios must be in [0, 1); got {r}")

@@ -47,6 +47,9 @@ def decoder(model):
 def validate(config: ml_collections.ConfigDict, recipe: methods.Recipe) -> None:
     """Checks every value a user is likely to get wrong; errors name the flag."""
     d, m, t = config.data, config.model, config.train
+    _cli.require_seed(config.seed)
+    _cli.require_widths(m.channels, "model.channels", allow_empty=True)
+    _cli.require_widths(m.dense, "model.dense", allow_empty=True)
     variants = tuple(sorted(balls.VARIANTS))
     require(d.variant in variants, "data.variant", f"must be one of {variants}; got {d.variant!r}")
     max_r = 0.4 * balls.IMAGE_SIZE

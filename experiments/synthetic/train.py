@@ -40,6 +40,8 @@ def regularizer_weight(loss: ml_collections.ConfigDict):
 def validate(config: ml_collections.ConfigDict) -> None:
     """Checks every value a user is likely to get wrong; errors name the flag."""
     require(config.method in METHODS, "method", f"must be one of {METHODS}; got {config.method!r}")
+    _cli.require_seed(config.seed)
+    _cli.require_widths(config.model.hidden, "model.hidden")
     d, t = config.data, config.train
     require(d.num_latents >= 1, "data.num_latents", f"must be >= 1; got {d.num_latents}")
     require(

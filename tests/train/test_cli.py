@@ -244,3 +244,24 @@ def test_repeated_config_overrides_take_the_last_value(tmp_path):
         "--workdir=w",
     ]
     assert _cli.last_config_overrides(["prog", "--config.a=1", "--config.b=2"]) is None
+
+
+@pytest.mark.parametrize(
+    "value, ok", [((64, 64), True), ((), False), ((0,), False), (("abc",), False), (64, False)]
+)
+def test_require_widths(value, ok):
+    if ok:
+        _cli.require_widths(value, "model.hidden")
+    else:
+        with pytest.raises(_cli.ConfigError, match=r"^--config\.model\.hidden must be a tuple"):
+            _cli.require_widths(value, "model.hidden")
+    _cli.require_widths((), "model.channels", allow_empty=True)
+
+
+@pytest.mark.parametrize("seed, ok", [(0, True), (7, True), (-1, False), (1.5, False)])
+def test_require_seed(seed, ok):
+    if ok:
+        _cli.require_seed(seed)
+    else:
+        with pytest.raises(_cli.ConfigError, match=r"^--config\.seed must be an integer >= 0"):
+            _cli.require_seed(seed)
