@@ -1,8 +1,7 @@
 """Run every method over several seeds and write a markdown table of MCC mean ± std.
 
     python -m experiments.synthetic.sweep --workdir=runs/sweep \
-        --methods=ae,betavae,hfs,ioss,cliff --seeds=0,1,2 \
-        [--config=experiments/synthetic/configs/default.py] [--config.train.num_steps=...]
+        --methods=ae,betavae,hfs,ioss,cliff --seeds=0,1,2 [--set=train.num_steps=2000 ...]
 
 Each (method, seed) trains with `configs/default.py` specialised by the method's
 tuned settings (`default.get_config(method)`, i.e. what `--config=...default.py:<method>`
@@ -129,15 +128,28 @@ def summarize(rows: list[dict]) -> tuple[str, dict]:
 def main(argv):
     del argv
     _cli.quiet_logging(_VERBOSE.value)
+    unknown = [m for m in _METHODS.value if m not in train.METHODS]
+    if unknown:
+        _cli.fail(f"--methods: unknown method(s) {unknown}; use {', '.join(train.METHODS)}")
+    try:
+        seeds = [int(s) for s in _SEEDS.value]
+    except ValueError:
+        _cli.fail(f"--seeds must be integers like 0,1,2; got {','.join(_SEEDS.value)}")
+    for a in _OVERRIDES.value:  # checked once up front, on a config of the first method
+        try:
+            _apply(default.get_config(_METHODS.value[0]), a)
+        except app.UsageError as e:
+            _cli.fail(str(e))
     rows = []
     for method in _METHODS.value:
-        if method not in train.METHODS:
-            raise app.UsageError(f"--methods: unknown method {method!r}; use {train.METHODS}")
-        for seed in _SEEDS.value:
+        for seed in seeds:
             cfg = default.get_config(method)
-            cfg.seed = int(seed)
+            cfg.seed = seed
             for a in _OVERRIDES.value:
-                _apply(cfg, a)
+                try:
+                    _apply(cfg, a)
+                except app.UsageError as e:
+                    _cli.fail(f"{e} (method {method})")
             wd = os.path.join(_WORKDIR.value, method, f"seed_{seed}")
             results = finished(cfg, wd)
             if results is None:

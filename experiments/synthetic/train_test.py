@@ -413,3 +413,23 @@ def test_restarts_paired_table_pairs_kept_restarts_of_two_methods_by_rule():
     with pytest.raises(ValueError, match=r"no runs of \['c'\]"):
         restarts.paired_table(rows, [("a", "c")])
     assert np.isfinite(restarts.kept_mcc(rows[-1], "agreement"))
+
+
+@pytest.mark.parametrize(
+    "arg, text",
+    [
+        ("--methods=nosuch", "unknown method(s) ['nosuch']"),
+        ("--set=train.nosuch=1", "unknown config field 'train.nosuch'"),
+        ("--seeds=a", "--seeds must be integers"),
+    ],
+)
+def test_sweep_user_errors_are_one_line(tmp_path, arg, text):
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.synthetic.sweep", f"--workdir={tmp_path}", arg],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert out.returncode == 2 and len(lines) == 1, out.stderr[-2000:]
+    assert lines[0].startswith("error:") and text in lines[0]
