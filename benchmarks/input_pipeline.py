@@ -97,6 +97,8 @@ def main(argv=None) -> int:
     p.add_argument("--num-images", type=int, default=20000)
     p.add_argument("--supersample", type=int, default=1)
     a = p.parse_args(argv)
+    if a.num_images < 1000:  # the host source is a 10 x 10 x 10 factor grid of these images
+        p.error(f"--num-images must be >= 1000 (the host source uses 1000); got {a.num_images}")
     rng = np.random.default_rng(0)
     sizes = (10, 10, 10, 8, 4, 15)
     n = a.num_images

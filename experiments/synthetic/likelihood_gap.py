@@ -161,12 +161,17 @@ def table(rows: list[dict]) -> str:
 def main(argv) -> int:
     del argv
     if not _WORKDIRS.value:
-        print("--workdirs is required (glob patterns of grid_flow workdirs)", file=sys.stderr)
+        print(
+            "error: --workdirs is required (glob patterns of grid_flow workdirs)", file=sys.stderr
+        )
         return 2
     rows = load(_WORKDIRS.value)
     if not rows:
-        print(f"no finished grid_flow runs match {_WORKDIRS.value}", file=sys.stderr)
-        return 1
+        print(
+            f"error: no finished grid_flow runs match {_WORKDIRS.value}; check the glob",
+            file=sys.stderr,
+        )
+        return 2
     if _TRUTH_CODE.value:
         for r in rows:
             r["nll_truth_code"] = truth_code_nll(r["workdir"], r)

@@ -653,14 +653,19 @@ def main(argv) -> None:
     _cli.quiet_logging(_VERBOSE.value)
     os.makedirs(workdir, exist_ok=True)
     command = _cli.provenance("experiments.synthetic.protocol")
+    try:  # a bad flag: one line, exit code 2 (BUILD.md's convention)
+        _validate(c)
+        parse_pairs(c.paired)
+    except ValueError as e:
+        _cli.fail(str(e))
     try:
         if not _REPORT_ONLY.value:
             t0 = time.perf_counter()
             run_protocol(c, workdir)
             print(f"protocol runs done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        else:
-            _validate(c)
-    except ValueError as e:
+    except _cli.ConfigError as e:  # a run's config refused (e.g. its workdir): a usage error
+        _cli.fail(str(e))
+    except ValueError as e:  # a failure inside a run: exit code 1
         sys.exit(f"error: {e}")
     text, summary = report(
         workdir, c.num_bootstrap, command, c.methods.split(","), parse_pairs(c.paired)

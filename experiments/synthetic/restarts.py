@@ -228,12 +228,15 @@ def reference_table(rows: list[dict], reference: list[dict]) -> str:
 def main(argv) -> int:
     del argv
     if not _WORKDIRS.value:
-        print("--workdirs is required (glob patterns of finished workdirs)", file=sys.stderr)
+        print("error: --workdirs is required (glob patterns of finished workdirs)", file=sys.stderr)
         return 2
     rows = load(_WORKDIRS.value)
     if not rows:
-        print(f"no finished runs with restarts match {_WORKDIRS.value}", file=sys.stderr)
-        return 1
+        print(
+            f"error: no finished runs with restarts match {_WORKDIRS.value}; check the glob",
+            file=sys.stderr,
+        )
+        return 2
     from experiments import _cli
 
     text = table(rows)
@@ -245,7 +248,11 @@ def main(argv) -> int:
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        text += "\n\n" + paired_table(rows, pairs)
+        try:
+            text += "\n\n" + paired_table(rows, pairs)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     if _REFERENCE.value:
         ref = likelihood_gap.load_results(_REFERENCE.value, lambda r: "seed" in r)
         text += "\n\n" + reference_table(rows, ref)

@@ -146,7 +146,7 @@ def table(workdirs: list[str], methods: list[str] | None = None) -> str:
 def main(argv) -> int:
     del argv
     if not _WORKDIRS.value:
-        print("--workdirs is required (protocol workdirs, comma-separated)", file=sys.stderr)
+        print("error: --workdirs is required (protocol workdirs, comma-separated)", file=sys.stderr)
         return 2
     try:
         text = table(_WORKDIRS.value, _METHODS.value or None)
