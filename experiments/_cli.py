@@ -599,6 +599,16 @@ def _flag_error(e: BaseException, argv: list[str]) -> str:
             f"--flagfile={missing.group(1)}: no such file; give an existing flags file "
             "(e.g. one under experiments/<name>/flags/)"
         )
+    cfg_file = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    if "earlier failure to load" in text and cfg_file:  # overrides of a config that failed
+        reason = "no such file" if "No such file" in text else "it failed to load"
+        return (
+            f"--config={cfg_file}: cannot load it ({reason}); give a config file such as "
+            f"{_DEFAULT_CONFIG}"
+        )
+    before = re.search(r"Found (--config\.\S+?)(=\S*)? in argv before a value for --config", text)
+    if before:
+        return f"{before.group(1)} comes before --config=...; put --config first"
     # ml_collections reports an unknown field as a bare quoted name: "'nope'"
     bare = re.fullmatch(r"""["']*(\w+)["']*""", text.strip())
     if bare:

@@ -155,6 +155,16 @@ def test_user_errors_are_one_line_each(tmp_path):
             "unknown config key --config.train.zzz: the config has no field 'zzz'",
         ),
         "missing_config": (["--config=nope/none.py", wd], 2, "--config=nope/none.py: cannot"),
+        "missing_config_overridden": (
+            ["--config=nope/none.py:cliff", wd, "--config.train.num_steps=5"],
+            2,
+            "--config=nope/none.py:cliff: cannot load it (no such file)",
+        ),
+        "override_first": (
+            ["--config.train.num_steps=5", TEST_CONFIG, wd],
+            2,
+            "--config.train.num_steps comes before --config=...; put --config first",
+        ),
         "missing_flagfile": (["--flagfile=nope.flags", wd], 2, "nope.flags"),
         "unwritable_workdir": ([TEST_CONFIG, f"--workdir={afile}/x"], 2, "is not writable"),
         "file_workdir": ([TEST_CONFIG, f"--workdir={afile}"], 2, "is a file, not a directory"),
