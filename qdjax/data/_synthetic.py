@@ -396,6 +396,8 @@ def make_synthetic(
     `default_rng([seed, 1])`, the samples from `default_rng([seed, 2])`, so two
     datasets with the same seed and different `num_samples` share the task.
     """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1; got {num_samples}")
     density = make_grid_density(

@@ -115,6 +115,12 @@ def test_bad_density_arguments(kwargs, match):
         data.make_grid_density(np.random.default_rng(0), **kwargs)
 
 
+@pytest.mark.parametrize("seed", [-1, 1.5, "0"])
+def test_make_synthetic_rejects_a_bad_seed(seed):
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        data.make_synthetic(seed, 100)
+
+
 def test_mixing_must_not_reduce_dimension():
     with pytest.raises(ValueError, match="obs_dim"):
         data.make_mixing(np.random.default_rng(0), num_latents=3, obs_dim=2)
