@@ -1,6 +1,6 @@
 """Training engine: objectives, optimizers, the jitted data-parallel step, the loop."""
 
-from qdjax.train.checkpoint import Checkpointer, SkippedCheckpoint
+from qdjax.train.checkpoint import Checkpointer, CheckpointMismatchError, SkippedCheckpoint
 from qdjax.train.discriminator import (
     discriminator_params,
     make_discriminator_optimizers,
@@ -48,6 +48,7 @@ __all__ = [
     "make_gan_optimizers",
     "make_gan_train_step",
     "quantization_terms",
+    "CheckpointMismatchError",
     "Checkpointer",
     "LossDivergenceWarning",
     "SkippedCheckpoint",

@@ -59,6 +59,21 @@ def checkpoint_problem(step_dir: str) -> str | None:
     return None
 
 
+class CheckpointMismatchError(ValueError):
+    """A whole checkpoint that was written for another model or optimizer (its tree structure
+    or array shapes differ): never moved aside or overwritten, the run is refused."""
+
+
+# Orbax's messages when a whole checkpoint does not fit the requested structure or shapes.
+_MISMATCH = (
+    "tree structures do not match",
+    "not compatible with the stored shape",
+    "Requested shape",
+    "structure mismatch",
+    "Dict key mismatch",
+)
+
+
 class Checkpointer:
     """Thin wrapper over `ocp.CheckpointManager` for replicated train states.
 
@@ -114,6 +129,10 @@ class Checkpointer:
     def restore_latest(self, abstract_state, key_impl_like: jax.Array, mesh: Mesh):
         """Restores the newest checkpoint that restores, moving damaged newer ones aside.
 
+        A whole checkpoint whose tree structure or shapes differ from `abstract_state` (another
+        model or optimizer) raises :class:`CheckpointMismatchError` instead: it is not damaged,
+        and moving it aside would lose that run's progress.
+
         Returns:
           `(step, state, key, skipped)`: `step` is None (and `state`, `key` are None) when
           no checkpoint restores; `skipped` lists the :class:`SkippedCheckpoint`s moved
@@ -127,6 +146,12 @@ class Checkpointer:
                     state, key = self.restore(step, abstract_state, key_impl_like, mesh)
                 except Exception as e:  # noqa: BLE001 - any failure means "use an older one"
                     reason = _one_line(e)
+                    if any(m in str(e) for m in _MISMATCH):  # whole, but for another model
+                        raise CheckpointMismatchError(
+                            f"the checkpoint at step {step} in {self.directory} was written for "
+                            f"another model or optimizer ({reason[:200]}); train into another "
+                            f"workdir, or move {self.directory} aside to start afresh"
+                        ) from None
                 else:
                     return step, state, key, skipped
             skipped.append(self._move_aside(step, reason))

@@ -242,3 +242,50 @@ def test_quantization_terms_match_the_kernels_and_move_the_right_params():
     gc = jax.grad(lambda a, b: c_term.fn(Out(a, b), None), argnums=(0, 1))(zc, zq)
     assert np.all(gq[0] == 0) and np.any(gq[1] != 0)
     assert np.all(gc[1] == 0) and np.any(gc[0] != 0)
+
+
+def test_a_workdir_of_another_run_is_refused_not_resumed_or_moved(tmp_path):
+    obj = qtrain.make_objective(qtrain.reconstruction_term())
+    step_fn = qtrain.make_train_step(obj)
+    wd = str(tmp_path / "run")
+    _train_fresh(obj, wd, 10)
+    kw = dict(workdir=wd, checkpoint_every=10, log_every=1, progress=False, tensorboard=False)
+    # another model (wider hidden layer): its checkpoint is whole, so it is neither restored
+    # into the wrong shapes nor moved aside as "damaged" (that lost the run's progress)
+    source, _, _ = _setup()
+    wide = nn.mlp_autoencoder((3,), 2, hidden=(32,), rngs=nnx.Rngs(0))
+    opt = nnx.Optimizer(wide, qtrain.make_optimizer(learning_rate=3e-3), wrt=nnx.Param)
+    with pytest.raises(qtrain.CheckpointMismatchError, match="another model or optimizer"):
+        qtrain.train((wide, opt), step_fn, source, num_steps=20, **kw)
+    assert os.listdir(os.path.join(wd, "checkpoints")) == ["10"]
+    assert not os.path.exists(os.path.join(wd, "checkpoints_bad"))
+    # another seed: the checkpoint's base key says so
+    source, model, opt = _setup()
+    with pytest.raises(ValueError, match="another seed"):
+        qtrain.train((model, opt), step_fn, source, num_steps=20, seed=1, **kw)
+    # fewer steps than the checkpoint: not silently a longer-trained model
+    with pytest.raises(ValueError, match=r"step 10 > num_steps=5"):
+        qtrain.train((model, opt), step_fn, source, num_steps=5, **kw)
+    assert _train_fresh(obj, wd, 20).resumed_from == 10  # the same run still continues
+
+
+def test_rerunning_a_finished_run_adds_no_duplicate_eval_row(tmp_path):
+    obj = qtrain.make_objective(qtrain.reconstruction_term())
+    wd = str(tmp_path / "run")
+    for _ in range(3):
+        source, model, opt = _setup()
+        qtrain.train(
+            (model, opt),
+            qtrain.make_train_step(obj),
+            source,
+            num_steps=10,
+            workdir=wd,
+            checkpoint_every=10,
+            log_every=5,
+            eval_fn=lambda m, t: {"acc": 1.0},
+            progress=False,
+            tensorboard=False,
+        )
+    with open(os.path.join(wd, "metrics.jsonl")) as f:
+        evals = [json.loads(line)["step"] for line in f if "eval/acc" in line]
+    assert evals == [10]
