@@ -39,7 +39,13 @@ class ArraySource:
     """
 
     def __init__(self, x: np.ndarray, s: np.ndarray, *, batch_size: int, seed: int = 0):
-        x = np.asarray(x, dtype=np.float32)
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(
+                f"x must be floating point; got {x.dtype} (uint8 images: x / 255; other "
+                "integers: x.astype(np.float32))"
+            )
+        x = x.astype(np.float32, copy=False)
         s = np.asarray(s)
         if s.ndim == 1:
             s = s[:, None]

@@ -85,11 +85,23 @@ class VAE(nnx.Module):
 
 
 class _Reshape(nnx.Module):
-    def __init__(self, module: nnx.Module, shape: tuple[int, ...]):
+    def __init__(self, module: nnx.Module, shape: tuple[int, ...], expect=None):
         self.module = module
         self.shape = tuple(shape)
+        self.expect = None if expect is None else tuple(expect)  # input shape (no batch axis)
 
     def __call__(self, x: Array) -> Array:
+        if self.expect is not None:
+            if tuple(x.shape[1:]) != self.expect or x.ndim != len(self.expect) + 1:
+                raise ValueError(
+                    f"expected inputs [batch, {', '.join(map(str, self.expect))}]; got shape "
+                    f"{tuple(x.shape)} (add a batch axis, or build the model for this shape)"
+                )
+            if not jnp.issubdtype(x.dtype, jnp.floating):
+                raise TypeError(
+                    f"inputs must be floating point; got {x.dtype} (cast them, e.g. uint8 "
+                    "images / 255)"
+                )
         h = self.module(x.reshape(x.shape[0], -1) if x.ndim > 2 else x)
         return h.reshape(h.shape[0], *self.shape)
 
@@ -114,6 +126,6 @@ def mlp_autoencoder(
     for d in shape:
         flat *= d
     enc_out = 2 * num_latents if variational else num_latents
-    encoder = _Reshape(MLP(flat, hidden, enc_out, rngs=rngs), (enc_out,))
+    encoder = _Reshape(MLP(flat, hidden, enc_out, rngs=rngs), (enc_out,), expect=shape)
     decoder = _Reshape(MLP(num_latents, tuple(reversed(hidden)), flat, rngs=rngs), shape)
     return (VAE if variational else Autoencoder)(encoder, decoder)

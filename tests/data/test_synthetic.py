@@ -200,3 +200,9 @@ def test_smooth_mlp_mixing_has_a_continuous_jacobian_and_the_same_layers():
     np.testing.assert_allclose(
         smooth.log_abs_det_jacobian(far), mlp.log_abs_det_jacobian(far), atol=1e-6
     )
+
+
+def test_array_source_refuses_integer_observations():
+    # uint8 images were served as floats in 0..255, silently
+    with pytest.raises(TypeError, match="x / 255"):
+        data.ArraySource(np.zeros((8, 2), np.uint8), np.zeros((8, 1)), batch_size=4)

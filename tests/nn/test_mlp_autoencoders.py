@@ -30,3 +30,17 @@ def test_output_shapes_and_contract(shape, variational):
 def test_bad_latent_count():
     with pytest.raises(ValueError, match="num_latents"):
         nn.mlp_autoencoder((3,), 0, rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize("shape", [(4, 2, 1), (2,), (4, 4)])
+def test_mlp_autoencoder_refuses_inputs_of_another_shape(shape):
+    # Only the element count used to be checked: (4, 2, 1) into a (2,)-model came back (4, 2).
+    model = nn.mlp_autoencoder((2,), 2, hidden=(8,), rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"expected inputs \[batch, 2\]"):
+        model(jnp.zeros(shape, jnp.float32))
+
+
+def test_mlp_autoencoder_refuses_integer_inputs():
+    model = nn.mlp_autoencoder((2,), 2, hidden=(8,), rngs=nnx.Rngs(0))
+    with pytest.raises(TypeError, match="floating point"):
+        model(jnp.zeros((4, 2), jnp.uint8))
