@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import jax
+import numpy as np
 import optax
 
 NO_DECAY_KEYWORDS = ("bias", "scale", "codebook", "embedding_norm", "const")
@@ -46,12 +48,28 @@ def make_optimizer(
     clipping (`clip_norm`), with a linear warm-up of `warmup_steps`.
 
     Raises:
-      ValueError: on a non-positive learning rate, negative decay or clip values.
+      ValueError: on a learning rate that is not finite and > 0, a negative or non-finite
+        decay, clip values that are not finite and > 0, b1/b2 outside [0, 1), eps <= 0.
+      TypeError: on a non-numeric value or a non-integer `warmup_steps`.
     """
-    if not callable(learning_rate) and not learning_rate > 0:
-        raise ValueError(f"learning_rate must be > 0; got {learning_rate}")
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0; got {weight_decay}")
+
+    def real(name, v) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name} must be a number; got {v!r}")
+        return float(v)
+
+    if not callable(learning_rate):
+        lr_value = real("learning_rate", learning_rate)
+        if not (lr_value > 0 and math.isfinite(lr_value)):  # NaN fails every comparison
+            raise ValueError(f"learning_rate must be finite and > 0; got {learning_rate}")
+    if not (real("weight_decay", weight_decay) >= 0 and math.isfinite(weight_decay)):
+        raise ValueError(f"weight_decay must be finite and >= 0; got {weight_decay}")
+    if not 0 <= real("b1", b1) < 1 or not 0 <= real("b2", b2) < 1:
+        raise ValueError(f"b1 and b2 must be in [0, 1); got {b1}, {b2}")
+    if not real("eps", eps) > 0:
+        raise ValueError(f"eps must be > 0; got {eps}")
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, (int, np.integer)):
+        raise TypeError(f"warmup_steps must be an integer; got {warmup_steps!r}")
     if warmup_steps < 0:
         raise ValueError(f"warmup_steps must be >= 0; got {warmup_steps}")
     lr = learning_rate
@@ -59,12 +77,12 @@ def make_optimizer(
         lr = optax.linear_schedule(0.0, float(learning_rate), warmup_steps)
     parts = []
     if clip_value is not None:
-        if clip_value <= 0:
-            raise ValueError(f"clip_value must be > 0; got {clip_value}")
+        if not (real("clip_value", clip_value) > 0 and math.isfinite(clip_value)):
+            raise ValueError(f"clip_value must be finite and > 0; got {clip_value}")
         parts.append(optax.clip(clip_value))
     if clip_norm is not None:
-        if clip_norm <= 0:
-            raise ValueError(f"clip_norm must be > 0; got {clip_norm}")
+        if not (real("clip_norm", clip_norm) > 0 and math.isfinite(clip_norm)):
+            raise ValueError(f"clip_norm must be finite and > 0; got {clip_norm}")
         parts.append(optax.clip_by_global_norm(clip_norm))
     parts.append(
         optax.multi_transform(

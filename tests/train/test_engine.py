@@ -289,3 +289,25 @@ def test_rerunning_a_finished_run_adds_no_duplicate_eval_row(tmp_path):
     with open(os.path.join(wd, "metrics.jsonl")) as f:
         evals = [json.loads(line)["step"] for line in f if "eval/acc" in line]
     assert evals == [10]
+
+
+@pytest.mark.parametrize(
+    "kw, err, match",
+    [
+        ({"learning_rate": float("nan")}, ValueError, "learning_rate"),
+        ({"learning_rate": float("inf")}, ValueError, "learning_rate"),
+        ({"learning_rate": "1e-3"}, TypeError, "learning_rate must be a number"),
+        ({"weight_decay": float("nan")}, ValueError, "weight_decay"),
+        ({"weight_decay": None}, TypeError, "weight_decay must be a number"),
+        ({"b1": 1.5}, ValueError, "b1 and b2"),
+        ({"b2": -0.1}, ValueError, "b1 and b2"),
+        ({"eps": -1.0}, ValueError, "eps"),
+        ({"clip_value": float("nan")}, ValueError, "clip_value"),
+        ({"clip_norm": float("nan")}, ValueError, "clip_norm"),
+        ({"warmup_steps": 2.5}, TypeError, "warmup_steps"),
+    ],
+)
+def test_make_optimizer_refuses_bad_values(kw, err, match):
+    # NaN passed the old `< 0` checks and surfaced later as a NaN loss blamed on a loss term
+    with pytest.raises(err, match=match):
+        qtrain.make_optimizer(**kw)
