@@ -10,6 +10,7 @@ model whose output has the field it reads.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -59,9 +60,17 @@ def make_objective(*terms: Term, forward: Callable = default_forward) -> Callabl
     Raises:
       ValueError: on duplicate or empty term names, or if no term has a non-zero weight.
     """
+    bad = [t for t in terms if not isinstance(t, Term)]
+    if bad:
+        raise TypeError(
+            f"make_objective takes Terms (e.g. qdjax.train.latent_term(name, fn)); got {bad[0]!r}"
+        )
     names = [t.name for t in terms]
     if len(set(names)) != len(names) or any(not n for n in names):
         raise ValueError(f"term names must be unique and non-empty; got {names}")
+    for t in terms:
+        if not callable(t.weight) and not math.isfinite(float(t.weight)):
+            raise ValueError(f"term {t.name!r} has weight {t.weight}; weights must be finite")
     active = tuple(t for t in terms if callable(t.weight) or float(t.weight) != 0.0)
     if not active:
         raise ValueError("an objective needs at least one term with a non-zero weight")

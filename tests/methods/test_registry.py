@@ -299,3 +299,8 @@ def test_cliff_on_ioss_has_ioss_from_the_first_update_and_cliff_after_its_ramp()
     assert losses_at[warm + ramp // 2 - 1] == pytest.approx(0.3 * ioss + 0.15 * cliff, rel=1e-4)
     assert losses_at[warm + ramp] == pytest.approx(0.3 * (ioss + cliff), rel=1e-5)
     assert "cliff_on_ioss" not in methods.names("balls")
+
+
+def test_resolve_refuses_a_non_finite_weight():
+    with pytest.raises(ValueError, match="must be finite"):
+        methods.resolve("cliff", "synthetic", {"loss.regularizer_weight": float("nan")})

@@ -311,3 +311,10 @@ def test_make_optimizer_refuses_bad_values(kw, err, match):
     # NaN passed the old `< 0` checks and surfaced later as a NaN loss blamed on a loss term
     with pytest.raises(err, match=match):
         qtrain.make_optimizer(**kw)
+
+
+def test_make_objective_refuses_non_terms_and_non_finite_weights():
+    with pytest.raises(TypeError, match="takes Terms"):
+        qtrain.make_objective(lambda out, b: 0.0)
+    with pytest.raises(ValueError, match="weights must be finite"):
+        qtrain.make_objective(qtrain.reconstruction_term(weight=float("nan")))
