@@ -76,7 +76,7 @@ def apply_recipe(
         )
     try:
         recipe = methods.resolve(method, dataset, {k: v for k, v in user.items() if k in own})
-    except TypeError as e:
+    except (TypeError, ValueError) as e:  # "<method>: <key> must be ...": name the flag
         raise ConfigError(f"--config.{str(e).split(': ', 1)[-1]}") from None
     if num_steps is not None:
         try:
