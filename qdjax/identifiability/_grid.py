@@ -103,7 +103,7 @@ __all__ = ["RECOVER_GRID_VERSION", "GridRecovery", "plot_grid", "recover_grid"]
 # 8: the relative half-window scale check of the final jump tests, ratio 1/4 (round 11).
 # 9: axes with repeated values spread over their resolution, near-copies of an axis never
 #    slice it (input checks; thresholds identical to 8 on continuous samples without
-#    near-functional axis pairs: true latents, warps and 40 learned codes compared); a
+#    near-functional axis pairs: 44 cases of true latents, warps and learned codes); a
 #    1-D sample gets the segment passes too (marginals of seeds 2000-2013: 58 of 84 true
 #    cliffs found vs 49, no cliff on 48 smooth 1-D samples).
 RECOVER_GRID_VERSION = 9
