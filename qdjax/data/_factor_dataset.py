@@ -180,6 +180,17 @@ class FactorImageDataset:
         out = raw.astype(np.float32)
         if self.pixel_scale != 1.0:
             out *= np.float32(self.pixel_scale)
+        if raw.dtype.kind == "f":  # the scale was inferred from a sample of rows: hold it here
+            ok = np.isfinite(out).all(axis=tuple(range(1, out.ndim)))
+            ok &= (out >= 0).all(axis=tuple(range(1, out.ndim)))
+            ok &= (out <= 1 + 1e-6).all(axis=tuple(range(1, out.ndim)))
+            if not ok.all():
+                bad = np.asarray(index).reshape(-1)[~ok]
+                raise ValueError(
+                    f"images at rows {bad[:5].tolist()} are NaN or outside [0, 1] after the pixel "
+                    f"scale {self.pixel_scale:g} (other rows fit it); fix the file or pass "
+                    "pixel_scale="
+                )
         return out if out.ndim == 4 else out[..., None]
 
     def uint8_images(self) -> np.ndarray:
@@ -213,8 +224,8 @@ class FactorImageDataset:
 def _pixel_scale(path: str, images, pixel_scale: float | None) -> float:
     """The factor mapping stored pixels into [0, 1]; rejects float images outside 0..255."""
     if pixel_scale is not None:
-        if not pixel_scale > 0:
-            raise ValueError(f"pixel_scale must be > 0; got {pixel_scale}")
+        if not (pixel_scale > 0 and np.isfinite(pixel_scale)):
+            raise ValueError(f"pixel_scale must be finite and > 0; got {pixel_scale}")
         return float(pixel_scale)
     if images.dtype == np.uint8:
         return 1.0 / 255.0
@@ -222,7 +233,9 @@ def _pixel_scale(path: str, images, pixel_scale: float | None) -> float:
         return 1.0
     if not np.issubdtype(images.dtype, np.floating):
         raise ValueError(f"{path}: images must be uint8 or float; got {images.dtype}")
-    probe = np.asarray(images[: min(256, images.shape[0])], np.float64)
+    # rows spread over the whole file (increasing, as h5py needs), not only its first rows
+    rows = np.unique(np.linspace(0, images.shape[0] - 1, min(256, images.shape[0])).astype(int))
+    probe = np.asarray(images[rows], np.float64)
     lo, hi = float(probe.min()), float(probe.max())
     if lo < 0 or hi > 255 or not np.isfinite(probe).all():
         raise ValueError(

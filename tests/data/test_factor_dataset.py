@@ -60,3 +60,29 @@ def test_wrong_factor_sizes_or_order_are_rejected(tmp_path):
     _fixture(bad, shuffle=True)
     with pytest.raises(ValueError, match="row-major"):
         fd.FactorImageDataset(bad, factor_sizes=SIZES, batch_size=4)
+
+
+def test_float_pixel_scale_is_read_over_the_whole_file_and_held_per_batch(tmp_path):
+    # 10 x 100 factor grid; rows 0-255 in [0, 1], the rest in 0..255: the scale used to be
+    # read from the first 256 rows only (1.0), and later rows were served at up to 255.
+    sizes = (10, 100)
+    n = int(np.prod(sizes))
+    labels = np.stack(np.unravel_index(np.arange(n), sizes), axis=1).astype(np.float64)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (n, 4, 4, 1)).astype(np.float32)
+    images[:256] /= 255
+    path = str(tmp_path / "mixed.npz")
+    np.savez(path, images=images, labels=labels)
+    ds = fd.FactorImageDataset(path, factor_sizes=sizes, batch_size=4)
+    assert ds.pixel_scale == pytest.approx(1 / 255)
+    assert ds.images(np.arange(n)).max() <= 1.0
+    # one row the spread sample does not read, far out of range: refused when served
+    probed = set(np.linspace(0, n - 1, 256).astype(int).tolist())
+    row = next(r for r in range(1, n) if r not in probed)
+    images = rng.uniform(0, 1, (n, 4, 4, 1)).astype(np.float32)
+    images[row] = 7.0
+    np.savez(path, images=images, labels=labels)
+    ds = fd.FactorImageDataset(path, factor_sizes=sizes, batch_size=4)
+    assert ds.pixel_scale == 1.0
+    with pytest.raises(ValueError, match=rf"rows \[{row}\] are NaN or outside \[0, 1\]"):
+        ds.images(np.array([0, row]))
