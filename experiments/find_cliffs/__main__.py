@@ -40,14 +40,6 @@ def _is_number(s: str) -> bool:
     return True
 
 
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
-
-
 def read_columns(path: str, columns: list[str]) -> tuple[np.ndarray, int]:
     """`[n, len(columns)]` float64 values of the named columns and the number of dropped rows.
 

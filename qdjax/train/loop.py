@@ -40,7 +40,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import signal
@@ -323,18 +322,20 @@ def train(
         )
 
 
-def _has_eval_row(workdir: str, step: int) -> bool:
-    """Whether `metrics.jsonl` already holds an `eval/` row at `step`."""
-    path = os.path.join(workdir, "metrics.jsonl")
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line)
-                if row.get("step") == step and any(k.startswith("eval/") for k in row):
-                    return True
-    except (OSError, ValueError):
-        return False
-    return False
+def _check_resume(workdir: str, start: int, restored_key, seed: int, num_steps: int) -> None:
+    """ValueError if the checkpoint at `start` is another seed's run or past `num_steps`."""
+    saved_key = np.asarray(jax.device_get(_localize(jax.random.key_data(restored_key))))
+    if not np.array_equal(saved_key, np.asarray(jax.random.key_data(jax.random.key(seed)))):
+        raise ValueError(
+            f"{workdir} holds a run trained with another seed (the base key of its "
+            f"checkpoint at step {start} is not key({seed})); train into another workdir, "
+            "or pass the seed that run was made with"
+        )
+    if start > num_steps:
+        raise ValueError(
+            f"{workdir} holds a checkpoint at step {start} > num_steps={num_steps}; pass "
+            f"num_steps >= {start} to continue that run, or train into another workdir"
+        )
 
 
 def _train(
@@ -361,26 +362,14 @@ def _train(
     graphdef, state = nnx.split(modules)
     key = jax.random.key(seed)
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=keep_checkpoints)
-    try:
+    try:  # another run's workdir (model, optimizer, seed, more steps) is refused, left in place
         start, restored, restored_key, skipped = ckpt.restore_latest(state, key, mesh)
-    except ValueError:  # CheckpointMismatchError: another model's run, left in place
+        if start is not None:
+            _check_resume(workdir, start, restored_key, seed, num_steps)
+    except ValueError:
         ckpt.close()
         raise
     if start is not None:
-        saved_key = np.asarray(jax.device_get(_localize(jax.random.key_data(restored_key))))
-        if not np.array_equal(saved_key, np.asarray(jax.random.key_data(key))):
-            ckpt.close()
-            raise ValueError(
-                f"{workdir} holds a run trained with another seed (the base key of its "
-                f"checkpoint at step {start} is not key({seed})); train into another workdir, "
-                "or pass the seed that run was made with"
-            )
-        if start > num_steps:
-            ckpt.close()
-            raise ValueError(
-                f"{workdir} holds a checkpoint at step {start} > num_steps={num_steps}; pass "
-                f"num_steps >= {start} to continue that run, or train into another workdir"
-            )
         logging.info("resuming from checkpoint at step %d in %s", start, ckpt.directory)
         state, key = restored, restored_key
     else:
@@ -491,7 +480,8 @@ def _train(
                 evaluate(done)
         flush()
         ckpt.wait()
-        if begin < num_steps or not _has_eval_row(workdir, begin):  # a rerun adds no duplicate
+        already = read_metrics(workdir).get(begin, {}) if begin >= num_steps else {}
+        if not any(k.startswith("eval/") for k in already):  # a rerun adds no duplicate row
             evaluate(max(num_steps, begin))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
