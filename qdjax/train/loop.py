@@ -40,13 +40,14 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -58,7 +59,7 @@ from jax.experimental import multihost_utils
 
 from qdjax._src.typing import Batch, check_batch
 from qdjax.data import BatchSource
-from qdjax.train.checkpoint import Checkpointer, SkippedCheckpoint
+from qdjax.train.checkpoint import Checkpointer, CheckpointMismatchError, SkippedCheckpoint
 from qdjax.train.step import jit_step, make_data_mesh, put_batch, replicated
 from qdjax.train.workdir import WorkdirLock
 from qdjax.train.writers import MetricWriter, is_writer, read_metrics
@@ -268,6 +269,7 @@ def train(
     devices: Sequence[jax.Device] | None = None,
     progress: bool = True,
     tensorboard: bool = True,
+    run_config: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Trains `modules` (e.g. `(model, optimizer)`) for `num_steps` steps.
 
@@ -287,6 +289,13 @@ def train(
       devices: devices of the data-parallel mesh (default: all).
       progress: show a tqdm progress bar.
       tensorboard: also write TensorBoard event files.
+      run_config: what else defines this run (learning rate, loss weights, data settings:
+        JSON-serializable values; NumPy values are converted). Recorded in
+        `workdir/run_config.json` by a fresh run; resuming with a different one (or with
+        none where one was recorded, or the reverse) raises :class:`CheckpointMismatchError`
+        naming the keys that differ. Without it a resume checks only what the checkpoint
+        itself shows (model and optimizer structure, seed, step), so a rerun with another
+        learning rate or loss weight would continue the old run.
 
     Returns:
       A :class:`TrainResult`.
@@ -295,6 +304,8 @@ def train(
       NonFiniteLossError: a step produced a NaN/Inf metric, or the state to save holds NaN/Inf.
       TrainingInterrupted: SIGTERM/SIGINT arrived; a checkpoint at the current step was saved.
       WorkdirInUseError: another live run holds `workdir`.
+      CheckpointMismatchError: `workdir` holds a checkpoint of another model, optimizer or
+        `run_config`; it is left in place.
       ValueError: bad arguments or a malformed batch (message names the fix).
 
     Warns:
@@ -319,7 +330,82 @@ def train(
             devices=devices,
             progress=progress,
             tensorboard=tensorboard,
+            run_config=_normalized_config(run_config),
         )
+
+
+RUN_CONFIG_RECORD = "run_config.json"
+
+
+def _normalized_config(run_config: Mapping[str, Any] | None) -> dict | None:
+    """`run_config` as it reads back from JSON (tuples as lists, NumPy values as Python's)."""
+    if run_config is None:
+        return None
+    if not isinstance(run_config, Mapping):
+        raise TypeError(f"run_config must be a mapping (e.g. a dict); got {type(run_config)}")
+
+    def plain(value):
+        if isinstance(value, np.generic | np.ndarray | jax.Array):
+            return np.asarray(value).tolist()
+        raise TypeError(
+            f"run_config values must be JSON-serializable (numbers, strings, lists, dicts); got "
+            f"{type(value).__name__} {value!r:.60}: record a name or number that identifies it"
+        )
+
+    return json.loads(json.dumps(dict(run_config), sort_keys=True, default=plain))
+
+
+def _check_run_config(workdir: str, start: int, run_config: dict | None) -> None:
+    """CheckpointMismatchError if the run resumed at `start` was recorded with another config."""
+    path = os.path.join(workdir, RUN_CONFIG_RECORD)
+    try:
+        with open(path, encoding="utf-8") as f:
+            recorded = json.load(f)
+    except FileNotFoundError:
+        recorded = None
+    except (OSError, ValueError) as e:
+        raise CheckpointMismatchError(
+            f"{path} cannot be read ({e}), so the checkpoint at step {start} cannot be checked "
+            "against run_config; train into another workdir"
+        ) from None
+    if recorded == run_config:
+        return
+    if recorded is None or run_config is None:
+        which = "without" if recorded is None else "with"
+        raise CheckpointMismatchError(
+            f"{workdir} holds a checkpoint (step {start}) of a run made {which} run_config, "
+            f"and this call passes {'one' if recorded is None else 'none'}; pass the same "
+            "run_config to continue it, or train into another workdir"
+        )
+    keys = sorted(
+        k
+        for k in set(recorded) | set(run_config)
+        if recorded.get(k, _MISSING) != run_config.get(k, _MISSING)
+    )
+    diff = ", ".join(
+        f"{k}: {recorded.get(k, '(absent)')!r} -> {run_config.get(k, '(absent)')!r}"
+        for k in keys[:5]
+    )
+    more = f" (+{len(keys) - 5} more)" if len(keys) > 5 else ""
+    raise CheckpointMismatchError(
+        f"{workdir} holds a checkpoint (step {start}) of a run with another run_config "
+        f"({diff}{more}); train into another workdir, or pass that run's run_config to continue it"
+    )
+
+
+_MISSING = object()
+
+
+def _write_run_config(workdir: str, run_config: dict | None) -> None:
+    path = os.path.join(workdir, RUN_CONFIG_RECORD)
+    if run_config is None:
+        if os.path.exists(path):  # a stale record of a run that never checkpointed
+            os.remove(path)
+        return
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(run_config, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
 
 
 def _check_resume(workdir: str, start: int, restored_key, seed: int, num_steps: int) -> None:
@@ -355,6 +441,7 @@ def _train(
     devices,
     progress,
     tensorboard,
+    run_config,
 ) -> TrainResult:
     start_time = time.perf_counter()
     os.makedirs(workdir, exist_ok=True)
@@ -366,9 +453,12 @@ def _train(
         start, restored, restored_key, skipped = ckpt.restore_latest(state, key, mesh)
         if start is not None:
             _check_resume(workdir, start, restored_key, seed, num_steps)
+            _check_run_config(workdir, start, run_config)
     except ValueError:
         ckpt.close()
         raise
+    if start is None and is_writer():  # a fresh run (re)writes its record
+        _write_run_config(workdir, run_config)
     if start is not None:
         logging.info("resuming from checkpoint at step %d in %s", start, ckpt.directory)
         state, key = restored, restored_key

@@ -269,6 +269,51 @@ def test_a_workdir_of_another_run_is_refused_not_resumed_or_moved(tmp_path):
     assert _train_fresh(obj, wd, 20).resumed_from == 10  # the same run still continues
 
 
+def test_run_config_refuses_a_resume_with_other_hyperparameters(tmp_path):
+    obj = qtrain.make_objective(qtrain.reconstruction_term())
+    step_fn = qtrain.make_train_step(obj)
+    wd = str(tmp_path / "run")
+    kw = dict(workdir=wd, checkpoint_every=10, log_every=1, progress=False, tensorboard=False)
+
+    def run(num_steps, run_config):
+        source, model, opt = _setup()
+        return qtrain.train(
+            (model, opt), step_fn, source, num_steps=num_steps, run_config=run_config, **kw
+        )
+
+    config = {"learning_rate": np.float64(3e-3), "widths": (16,), "method": "ae"}
+    run(10, config)
+    with open(os.path.join(wd, "run_config.json")) as f:
+        assert json.load(f)["widths"] == [16]
+    # another learning rate: the checkpoint's structure is the same, only the record tells
+    with pytest.raises(qtrain.CheckpointMismatchError, match=r"learning_rate: 0\.003"):
+        run(20, {**config, "learning_rate": 1e-3})
+    with pytest.raises(qtrain.CheckpointMismatchError, match="method: 'ae' -> '\(absent\)'"):
+        run(20, {"learning_rate": config["learning_rate"], "widths": (16,)})
+    with pytest.raises(qtrain.CheckpointMismatchError, match="passes none"):
+        run(20, None)
+    assert os.listdir(os.path.join(wd, "checkpoints")) == ["10"]  # left in place
+    # the same config (tuple vs list, NumPy vs Python numbers) continues the run
+    assert run(20, {**config, "widths": [16], "learning_rate": 0.003}).resumed_from == 10
+    with pytest.raises(TypeError, match="JSON-serializable"):
+        run(30, {**config, "objective": obj})
+    with pytest.raises(TypeError, match="mapping"):
+        run(30, [("learning_rate", 3e-3)])
+    # a run recorded without run_config refuses one added later (it cannot be checked)
+    plain = str(tmp_path / "plain")
+    _train_fresh(obj, plain, 10)
+    source, model, opt = _setup()
+    with pytest.raises(qtrain.CheckpointMismatchError, match="made without run_config"):
+        qtrain.train(
+            (model, opt),
+            step_fn,
+            source,
+            num_steps=20,
+            run_config=config,
+            **{**kw, "workdir": plain},
+        )
+
+
 def test_rerunning_a_finished_run_adds_no_duplicate_eval_row(tmp_path):
     obj = qtrain.make_objective(qtrain.reconstruction_term())
     wd = str(tmp_path / "run")
