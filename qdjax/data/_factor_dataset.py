@@ -88,11 +88,19 @@ class FactorImageDataset:
                 raise ValueError(
                     f"{path} is not an HDF5 file (truncated or wrong format); download it again"
                 )
-            self._h5 = h5py.File(path, "r")
+            try:
+                self._h5 = h5py.File(path, "r")
+            except OSError as e:
+                raise ValueError(
+                    f"{path} cannot be opened as HDF5 ({e}); download or convert it again"
+                ) from None
             if images_key not in self._h5 or labels_key not in self._h5:
-                raise KeyError(
+                found = sorted(self._h5.keys())
+                self._h5.close()
+                self._h5 = None
+                raise ValueError(
                     f"{path} must contain datasets {images_key!r} and {labels_key!r}; "
-                    f"found {sorted(self._h5.keys())}"
+                    f"found {found}: pass images_key= / labels_key= naming them"
                 )
             labels = self._h5[labels_key][()]
             images = self._h5[images_key][()] if in_memory else self._h5[images_key]

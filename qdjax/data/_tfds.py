@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 
 import numpy as np
@@ -93,8 +94,14 @@ def tfds_dataset(
     cache = os.path.join(vdir, f"qdjax_{split}_{image_size}.npz")
     if not os.path.exists(cache):
         _convert(name, vdir, split, label_keys, image_size, cache)
-    with np.load(cache) as f:
-        images, classes = f["images"], f["labels"]
+    try:
+        with np.load(cache) as f:
+            images, classes = f["images"], f["labels"]
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise ValueError(
+            f"the converted cache {cache} cannot be read ({type(e).__name__}: {e}); delete it "
+            "and run again to convert the tfds data afresh"
+        ) from None
     if images.dtype == np.uint8 and int(images.max(initial=0)) <= 1:
         kwargs.setdefault("pixel_scale", 1.0)  # binary images (tfds dsprites) stored as 0/1
     spec = SPECS.get(_SPEC_OF.get(name, name))

@@ -137,8 +137,19 @@ class CouplingFlow(nnx.Module):
             )
         self.rotation = FixedRotation(jnp.asarray(r, jnp.float32))
 
+    def _check(self, x: Array, name: str) -> None:
+        shape, dtype = getattr(x, "shape", None), getattr(x, "dtype", None)
+        if shape is None or len(shape) != 2 or shape[1] != self.num_dims:
+            raise ValueError(
+                f"{name} must be [batch, {self.num_dims}] (the flow's num_dims); got shape "
+                f"{shape}: reshape the input or build the flow with num_dims={shape and shape[-1]}"
+            )
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise ValueError(f"{name} must be floating point (e.g. float32); got {dtype}")
+
     def forward(self, x: Array) -> tuple[Array, Array]:
         """`(z, log|det J|)` for `x: [batch, d]`."""
+        self._check(x, "x")
         x = x @ self.rotation[...]
         log_det = jnp.zeros(x.shape[:1], x.dtype)
         for (a, b), layer in zip(self.splits, self.layers):
@@ -149,6 +160,7 @@ class CouplingFlow(nnx.Module):
 
     def inverse(self, z: Array) -> Array:
         """`x` with `forward(x)[0] == z`."""
+        self._check(z, "z")
         for (a, b), layer in zip(reversed(self.splits), reversed(self.layers)):
             s, t = layer(z[:, list(a)])
             z = z.at[:, list(b)].set((z[:, list(b)] - t) * jnp.exp(-s))
@@ -222,6 +234,9 @@ class GridPrior(nnx.Module):
 
     def cells(self, z: Array) -> Array:
         """Hard cell index per axis `[batch, d]` (int32; outside the support: the end cell)."""
+        d = self.lower.shape[0]
+        if getattr(z, "ndim", None) != 2 or z.shape[1] != d:
+            raise ValueError(f"z must be [batch, {d}] codes; got shape {getattr(z, 'shape', None)}")
         e = self.edges
         k = e.shape[1] - 1
         idx = jax.vmap(lambda ek, zk: jnp.searchsorted(ek[1:-1], zk, side="right"), (0, 1), 1)(e, z)

@@ -111,6 +111,11 @@ def test_empty_truncated_and_wrong_format_files_name_the_file(tmp_path):
     text.write_text("hello")
     with pytest.raises(ValueError, match=f"{text} is not an HDF5 file"):
         fd.shapes3d(str(text))
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["imgs"], f["labels"] = np.zeros((2, 4, 4, 3), np.uint8), np.zeros((2, 6))
+    with pytest.raises(ValueError, match=r"must contain datasets 'images' and 'labels'.*imgs"):
+        fd.FactorImageDataset(str(other), factor_sizes=SIZES)
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"PK\x03\x04garbage")
     with pytest.raises(ValueError, match=f"{bad} is not a readable .npz"):
@@ -205,6 +210,9 @@ def test_tfds_data_dir_read_without_network_or_tensorflow(tmp_path):
     )
     np.testing.assert_array_equal(ds.factors, _grid(sizes))
     np.testing.assert_allclose(ds.images(np.arange(6))[:, 0, 0, 0], 10 * np.arange(6) / 255.0)
-    assert list(tmp_path.glob("shapes3d_toy/*/qdjax_train_64.npz"))  # cached once
+    (cache,) = tmp_path.glob("shapes3d_toy/*/qdjax_train_64.npz")  # cached once
+    cache.write_bytes(b"PK\x03\x04garbage")  # e.g. a disk that filled up mid-copy
+    with pytest.raises(ValueError, match=f"cache {cache} cannot be read.*delete it"):
+        _tfds.tfds_dataset("shapes3d_toy", data_dir=str(tmp_path), label_keys=("label_a",))
     with pytest.raises(FileNotFoundError, match="not prepared"):
         _tfds.tfds_dataset("dsprites", data_dir=str(tmp_path))

@@ -70,6 +70,16 @@ def test_grid_flow_output_and_errors():
         nn.CouplingFlow(1, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="num_cells"):
         nn.GridPrior(2, 0)
+    # a wrong width or rank is named (was a JAX broadcasting error deep in the matmul)
+    for bad in (jnp.zeros((6, 3)), jnp.zeros(6), jnp.zeros((2, 6, 2))):
+        with pytest.raises(ValueError, match=r"must be \[batch, 2\]"):
+            model.log_prob(bad, 0.05)
+    with pytest.raises(ValueError, match=r"z must be \[batch, 2\]"):
+        model.flow.inverse(jnp.zeros((6, 3)))
+    with pytest.raises(ValueError, match="floating point"):
+        model.encode(jnp.zeros((6, 2), jnp.int32))
+    with pytest.raises(ValueError, match=r"\[batch, 2\] codes"):
+        model.prior.cells(jnp.zeros((6, 3)))
 
 
 def test_start_rotations():
