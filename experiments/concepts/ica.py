@@ -11,14 +11,14 @@ from __future__ import annotations
 import time
 import warnings
 
-from sklearn.decomposition import FastICA
-
 from experiments import _cli
 from experiments._cli import require
 from qdjax import data, identifiability, metrics
 
 
 def run(config, workdir: str) -> list[dict]:
+    from sklearn.decomposition import FastICA  # here: ~1 s at every CLI start otherwise
+
     del workdir
     c = config.ica
     require(c.num_sources >= 2, "ica.num_sources", f"must be >= 2; got {c.num_sources}")

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from experiments.qlae.plots import plot_reconstructions, plot_traversals  # noqa: E402,F401
+from experiments._plotting import pyplot
+from experiments.qlae.plots import plot_reconstructions, plot_traversals  # noqa: F401
 
 
 def plot_matrix(path: str, m: np.ndarray, rows, cols, title: str, cbar: str) -> None:
     """Heat map of `m: [len(rows), len(cols)]` with its values written in the cells."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(0.5 * len(cols) + 2.5, 0.4 * len(rows) + 1.5))
     im = ax.imshow(m, cmap="viridis", vmin=0.0, vmax=max(float(np.max(m)), 1e-9))
     ax.set_xticks(range(len(cols)), cols, rotation=60, fontsize=7, ha="right")
@@ -29,6 +27,7 @@ def plot_matrix(path: str, m: np.ndarray, rows, cols, title: str, cbar: str) -> 
 
 def plot_marginals(path: str, z: np.ndarray, cliffs, title: str) -> None:
     """Histogram of each latent with the detected cliffs (red lines)."""
+    plt = pyplot()
     d = z.shape[1]
     cols = min(d, 6)
     rows = -(-d // cols)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from experiments._plotting import pyplot
 
 
 def plot_reconstructions(path: str, x: np.ndarray, x_hat: np.ndarray, title: str) -> None:
     """Top row: held-out images `[n, H, W, 3]`; bottom row: their reconstructions."""
+    plt = pyplot()
     n = x.shape[0]
     fig, axes = plt.subplots(2, n, figsize=(1.2 * n, 2.7), squeeze=False)
     for j in range(n):
@@ -28,6 +27,7 @@ def plot_reconstructions(path: str, x: np.ndarray, x_hat: np.ndarray, title: str
 
 def plot_traversals(path: str, images: np.ndarray, title: str) -> None:
     """Row `i` of `images: [num_latents, k, H, W, 3]` decodes latent `i` at `k` values."""
+    plt = pyplot()
     rows, cols = images.shape[:2]
     fig, axes = plt.subplots(rows, cols, figsize=(0.9 * cols, 0.9 * rows + 0.4), squeeze=False)
     for i in range(rows):

@@ -3,13 +3,10 @@ and per-latent KDE density / |dp/dz| curves."""
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from qdjax import losses  # noqa: E402
+from experiments._plotting import pyplot
+from qdjax import losses
 
 
 def _cell_colour(cells: np.ndarray) -> np.ndarray:
@@ -22,6 +19,7 @@ def plot_latents(
 ) -> None:
     """True latents (s1, s2) and the two learned latents matched to them, coloured by the
     true grid cell; dashed lines mark cliffs found by `qdjax.losses.find_cliffs`."""
+    plt = pyplot()
     colour = _cell_colour(cells)
     a0, a1 = int(assignment[0]), int(assignment[1 % len(assignment)])
     cliffs = losses.find_cliffs(z[:, [a0, a1]])
@@ -42,6 +40,7 @@ def plot_latents(
 
 def plot_marginals(path: str, z: np.ndarray, assignment: np.ndarray, title: str) -> None:
     """KDE marginal density and derivative magnitude of each matched latent (standardized)."""
+    plt = pyplot()
     idx = [int(a) for a in assignment]
     kde = losses.kde_marginals(z[:, idx])
     grid = np.asarray(kde.grid)

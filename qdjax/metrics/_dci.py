@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal, NamedTuple
 
 import numpy as np
-from sklearn import ensemble
 
 from qdjax.metrics._mutual_info import encode_labels, is_classification
 from qdjax.metrics._validation import (
@@ -116,6 +115,9 @@ _FOREST_KWARGS = dict(n_estimators=20, max_depth=6, max_features=None)
 
 def _fit_one(z_train, y_train, z_test, y_test, *, classification: bool, backend: str, seed: int):
     """Fits one factor's predictor; returns (importances [num_latents], train score, test score)."""
+    # scikit-learn is imported where it is used: importing it costs ~1 s at every CLI start
+    from sklearn import ensemble
+
     if backend == "gbt":
         cls = (
             ensemble.GradientBoostingClassifier

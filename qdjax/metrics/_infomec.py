@@ -6,7 +6,6 @@ import warnings
 from typing import Literal, NamedTuple
 
 import numpy as np
-from sklearn import exceptions, feature_selection, linear_model, metrics, preprocessing
 
 from qdjax.metrics._mutual_info import (
     discrete_entropy,
@@ -97,6 +96,9 @@ def _active_latents(z: np.ndarray, nmi: np.ndarray, rule: str, threshold: float 
 
 def _logistic_nll_and_bacc(x: np.ndarray, y: np.ndarray, class_weight, max_iter: int, seed: int):
     """Fits an unpenalized multinomial logistic regression; returns (train NLL nats, bal. acc)."""
+    # scikit-learn is imported where it is used: importing it costs ~1 s at every CLI start
+    from sklearn import exceptions, linear_model, metrics
+
     model = linear_model.LogisticRegression(
         C=np.inf, class_weight=class_weight, max_iter=max_iter, random_state=seed
     )
@@ -215,6 +217,8 @@ def infomec(
                 "have no class with at least 2 samples (KSG drops singleton classes); pass more "
                 "samples, or use mi_estimator='binned' or discrete_latents=True"
             )
+
+    from sklearn import feature_selection, preprocessing
 
     if discrete_latents:
         z_labels = encode_labels(z)

@@ -7,7 +7,6 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.optimize
-import sklearn.metrics
 
 from qdjax.metrics._validation import as_matrix
 
@@ -183,6 +182,8 @@ def partition_agreement(cells_pred, cells_true) -> PartitionAgreementResult:
         raise ValueError(
             f"cells_true has no axes (shape {true.shape}); pass at least one true axis [n, d_true]"
         )
+    import sklearn.metrics  # here, not at module level: ~1 s at every CLI start
+
     ami = np.zeros((pred.shape[1], true.shape[1]))
     for a in range(pred.shape[1]):
         for b in range(true.shape[1]):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal, NamedTuple
 
 import numpy as np
-from sklearn import svm
 
 from qdjax.metrics._mcc import abs_correlation
 from qdjax.metrics._mutual_info import encode_labels, is_classification
@@ -126,6 +125,8 @@ def sap(
             for k in range(num_factors):
                 if np.unique(y_tr[:, k]).size < 2:
                     raise ValueError(f"factor {k} has one class in the training set; drop it")
+                from sklearn import svm  # here: ~1 s at every CLI start at module level
+
                 clf = svm.LinearSVC(C=C, class_weight="balanced", random_state=seed)
                 clf.fit(x_tr, y_tr[:, k])
                 matrix[i, k] = np.mean(clf.predict(x_te) == y_te[:, k])
