@@ -87,7 +87,8 @@ class MechanisticGenerator(NamedTuple):
 
 class MechanisticDataset(NamedTuple):
     """``x: [n, obs_dim]`` float32, ``z: [n, d_z]`` float32, the generator and the latent
-    covariance ``[d_z, d_z]``."""
+    covariance ``[d_z, d_z]`` (float64 on purpose: the exact reference the latents were drawn
+    from, never fed to a model)."""
 
     x: np.ndarray
     z: np.ndarray

@@ -29,7 +29,8 @@ class SparseCodingDataset(NamedTuple):
       x: observations ``[n, d_in]`` float32.
       codes: ground-truth codes ``[n, width]`` float32 (non-negative, k-sparse).
       dictionary: atoms as columns ``[d_in, width]`` (unit norm).
-      frequencies: per-atom activation probabilities used to sample supports ``[width]``.
+      frequencies: per-atom activation probabilities used to sample supports ``[width]``
+        (float64: sampling weights, not data).
       planted: indices of planted coherent/dependent atoms (may be empty).
     """
 
@@ -41,7 +42,15 @@ class SparseCodingDataset(NamedTuple):
 
 
 class ICADataset(NamedTuple):
-    """``x = s @ mixing.T``; ``gaussian`` marks the Gaussian sources."""
+    """``x = s @ mixing.T``; ``gaussian`` marks the Gaussian sources.
+
+    Attributes:
+      x: observations ``[n, num_sources]`` float32 (what a model trains on).
+      s: the standardized sources ``[n, num_sources]`` float32.
+      mixing: the true mixing ``[num_sources, num_sources]``, float64 on purpose: it is the
+        reference that estimated unmixings are scored against (Amari distance), not data.
+      gaussian: ``[num_sources]`` bool.
+    """
 
     x: np.ndarray
     s: np.ndarray
