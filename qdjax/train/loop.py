@@ -361,6 +361,8 @@ def _check_run_config(workdir: str, start: int, run_config: dict | None) -> None
     try:
         with open(path, encoding="utf-8") as f:
             recorded = json.load(f)
+        if not isinstance(recorded, dict):
+            raise ValueError(f"it holds a {type(recorded).__name__}, not a JSON object")
     except FileNotFoundError:
         recorded = None
     except (OSError, ValueError) as e:
