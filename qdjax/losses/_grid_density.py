@@ -114,6 +114,13 @@ def grid_log_prob(
         raise ValueError(
             f"{k}**{d} joint cells exceed {MAX_JOINT_CELLS}; use fewer cells per axis or latents"
         )
+    if not isinstance(temperature, jax.core.Tracer) and not bool(
+        jnp.all(jnp.asarray(temperature) > 0)
+    ):  # a traced temperature (a schedule inside jit) is the caller's to keep positive
+        raise ValueError(
+            f"temperature must be > 0 (the logistic edge width; 0 is a hard grid with no "
+            f"gradient, which gives NaN here); got {temperature}"
+        )
     edges = grid_edges(lower, widths)  # [d, K + 1]
     tau = jnp.asarray(temperature) * (edges[:, -1] - edges[:, 0])  # [d]
     u = (z[:, :, None] - edges[None]) / tau[None, :, None]  # [B, d, K + 1]

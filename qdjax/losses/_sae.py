@@ -208,6 +208,11 @@ def auxk_loss(residual: ArrayLike, aux_x_hat: ArrayLike) -> Array:
 def fraction_variance_unexplained(x_hat: ArrayLike, x: ArrayLike) -> Array:
     """``Σ ||x - x̂||² / Σ ||x - x̄||²`` over the batch (a scalar; 0 is perfect)."""
     x_hat, x = jnp.asarray(x_hat), jnp.asarray(x)
+    if x_hat.shape != x.shape or x.ndim < 1:
+        raise ValueError(
+            f"fraction_variance_unexplained: x_hat {x_hat.shape} and x {x.shape} must have the "
+            "same [batch, ...] shape"
+        )
     err = jnp.sum(jnp.square(x - x_hat))
     var = jnp.sum(jnp.square(x - jnp.mean(x, axis=0, keepdims=True)))
     return err / jnp.maximum(var, 1e-12)

@@ -93,3 +93,11 @@ def test_shape_errors_are_one_line():
         losses.grid_log_prob(jnp.zeros(4), lower, widths, logits)
     with pytest.raises(ValueError, match="lower must be"):
         losses.grid_log_prob(jnp.zeros((4, 3)), lower, widths, logits)
+    for bad in (0.0, -0.01):  # 0 gave NaN log-densities, silently
+        with pytest.raises(ValueError, match="temperature must be > 0"):
+            losses.grid_log_prob(jnp.zeros((4, 2)), lower, widths, logits, temperature=bad)
+    # a traced temperature (a schedule inside jit) is not checked, and works
+    lp = jax.jit(
+        lambda t: losses.grid_log_prob(jnp.zeros((4, 2)), lower, widths, logits, temperature=t)
+    )
+    assert np.all(np.isfinite(np.asarray(lp(0.05))))

@@ -211,4 +211,6 @@ def test_fvu_and_auxk_closed_forms():
     assert float(losses.fraction_variance_unexplained(x, x)) == 0.0
     assert float(losses.fraction_variance_unexplained(jnp.zeros_like(x), x)) == pytest.approx(1.0)
     assert float(losses.auxk_loss(x, jnp.zeros_like(x))) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="must have the same"):  # was a broadcasting error
+        losses.fraction_variance_unexplained(x[:, :1], x)
     np.testing.assert_allclose(losses.l1_sparsity(jnp.array([[1.0, -2.0]])), [3.0])
