@@ -33,6 +33,12 @@ class MLP(nnx.Module):
         rngs: nnx.Rngs,
     ):
         widths = [in_features, *hidden, out_features]
+        bad = [w for w in widths if isinstance(w, bool) or int(w) != w or w < 1]
+        if bad:
+            raise ValueError(
+                f"MLP widths must be integers >= 1; got in_features={in_features}, "
+                f"hidden={tuple(hidden)}, out_features={out_features}"
+            )
         self.layers = nnx.List(
             [nnx.Linear(a, b, dtype=dtype, rngs=rngs) for a, b in zip(widths[:-1], widths[1:])]
         )

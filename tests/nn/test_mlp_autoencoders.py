@@ -30,6 +30,9 @@ def test_output_shapes_and_contract(shape, variational):
 def test_bad_latent_count():
     with pytest.raises(ValueError, match="num_latents"):
         nn.mlp_autoencoder((3,), 0, rngs=nnx.Rngs(0))
+    for hidden in ((-1,), (0, 8), (2.5,)):  # (-1,) was a JAX broadcasting error
+        with pytest.raises(ValueError, match="MLP widths must be integers >= 1"):
+            nn.mlp_autoencoder((3,), 2, hidden=hidden, rngs=nnx.Rngs(0))
 
 
 @pytest.mark.parametrize("shape", [(4, 2, 1), (2,), (4, 4)])
