@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from qdjax._src.typing import Array, ArrayLike
 
@@ -114,9 +115,9 @@ def grid_log_prob(
         raise ValueError(
             f"{k}**{d} joint cells exceed {MAX_JOINT_CELLS}; use fewer cells per axis or latents"
         )
-    if not isinstance(temperature, jax.core.Tracer) and not bool(
-        jnp.all(jnp.asarray(temperature) > 0)
-    ):  # a traced temperature (a schedule inside jit) is the caller's to keep positive
+    # checked with NumPy (a jnp comparison inside jit is traced even for a constant); a traced
+    # temperature (a schedule inside jit) is the caller's to keep positive
+    if not isinstance(temperature, jax.core.Tracer) and not np.all(np.asarray(temperature) > 0):
         raise ValueError(
             f"temperature must be > 0 (the logistic edge width; 0 is a hard grid with no "
             f"gradient, which gives NaN here); got {temperature}"

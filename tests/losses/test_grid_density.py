@@ -101,3 +101,6 @@ def test_shape_errors_are_one_line():
         lambda t: losses.grid_log_prob(jnp.zeros((4, 2)), lower, widths, logits, temperature=t)
     )
     assert np.all(np.isfinite(np.asarray(lp(0.05))))
+    # a constant temperature closed over inside jit is checked without tracing the check
+    const = jax.jit(lambda z: losses.grid_log_prob(z, lower, widths, logits, temperature=0.05))
+    assert np.all(np.isfinite(np.asarray(const(jnp.zeros((4, 2))))))
