@@ -64,6 +64,8 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from qdjax.train.writers import write_json
+
 CONFIG_RECORD = "config.json"
 # Config keys that may differ between runs in one workdir: they do not change the model,
 # the data or the objective. `train.num_steps` may only go up.
@@ -210,13 +212,8 @@ def read_config_record(workdir: str) -> dict | None:
 
 
 def _write_config_record(workdir: str, record: dict) -> None:
-    path = os.path.join(workdir, CONFIG_RECORD)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(
-            {"config": record, "command": _COMMAND or sys.argv, "time": time.time()}, f, indent=2
-        )
-    os.replace(tmp, path)
+    payload = {"config": record, "command": _COMMAND or sys.argv, "time": time.time()}
+    write_json(os.path.join(workdir, CONFIG_RECORD), payload, indent=2)
 
 
 def move_run_aside(workdir: str) -> str:
@@ -334,10 +331,7 @@ def _add_config_to_results(workdir: str, record: dict, *, since: float) -> None:
     except (OSError, ValueError):
         return
     results.setdefault("config", record)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    write_json(path, results, indent=2, sort_keys=True)
 
 
 # ------------------------------------------------------------------------------- entrypoint

@@ -62,7 +62,13 @@ from qdjax.data import BatchSource
 from qdjax.train.checkpoint import Checkpointer, CheckpointMismatchError, SkippedCheckpoint
 from qdjax.train.step import jit_step, make_data_mesh, put_batch, replicated
 from qdjax.train.workdir import WorkdirLock
-from qdjax.train.writers import MetricWriter, is_writer, read_metrics
+from qdjax.train.writers import (
+    MetricWriter,
+    _jsonable_tree,
+    is_writer,
+    read_metrics,
+    write_json,
+)
 
 # A run whose final loss is this many times above its first logged loss has diverged.
 DIVERGENCE_FACTOR = 1e5
@@ -344,15 +350,14 @@ def _normalized_config(run_config: Mapping[str, Any] | None) -> dict | None:
     if not isinstance(run_config, Mapping):
         raise TypeError(f"run_config must be a mapping (e.g. a dict); got {type(run_config)}")
 
-    def plain(value):
-        if isinstance(value, np.generic | np.ndarray | jax.Array):
-            return np.asarray(value).tolist()
+    def refuse(value):
         raise TypeError(
             f"run_config values must be JSON-serializable (numbers, strings, lists, dicts); got "
             f"{type(value).__name__} {value!r:.60}: record a name or number that identifies it"
         )
 
-    return json.loads(json.dumps(dict(run_config), sort_keys=True, default=plain))
+    plain = _jsonable_tree(run_config)  # NumPy / JAX values as Python's, as results.json
+    return json.loads(json.dumps(plain, sort_keys=True, default=refuse))
 
 
 def _check_run_config(workdir: str, start: int, run_config: dict | None) -> None:
@@ -404,10 +409,7 @@ def _write_run_config(workdir: str, run_config: dict | None) -> None:
         if os.path.exists(path):  # a stale record of a run that never checkpointed
             os.remove(path)
         return
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(run_config, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    write_json(path, run_config, indent=1, sort_keys=True)
 
 
 def _check_resume(workdir: str, start: int, restored_key, seed: int, num_steps: int) -> None:

@@ -134,13 +134,18 @@ def read_metrics(workdir: str) -> dict[int, dict[str, Any]]:
     return rows
 
 
+def write_json(path: str, obj: Any, **dump_kwargs) -> None:
+    """Writes `obj` as JSON to `path` atomically (a temporary file, then `os.replace`), so a
+    kill never leaves a half-written record."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, **dump_kwargs)
+    os.replace(tmp, path)
+
+
 def write_results(workdir: str, results: Mapping[str, Any]) -> str:
     """Writes `workdir/results.json` atomically (process 0 only) and returns its path."""
     path = os.path.join(workdir, "results.json")
-    if not is_writer():
-        return path
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(_jsonable_tree(results), f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    if is_writer():
+        write_json(path, _jsonable_tree(results), indent=2, sort_keys=True)
     return path
