@@ -115,6 +115,8 @@ def sap(
     if not classification:
         matrix = abs_correlation(z_tr, s_tr).T ** 2
     else:
+        from sklearn import svm  # here, not at module level: ~1 s at every CLI start
+
         labels = encode_labels(np.concatenate([s_tr, s_te]))
         y_tr, y_te = labels[: len(s_tr)], labels[len(s_tr) :]
         if standardize:
@@ -125,8 +127,6 @@ def sap(
             for k in range(num_factors):
                 if np.unique(y_tr[:, k]).size < 2:
                     raise ValueError(f"factor {k} has one class in the training set; drop it")
-                from sklearn import svm  # here: ~1 s at every CLI start at module level
-
                 clf = svm.LinearSVC(C=C, class_weight="balanced", random_state=seed)
                 clf.fit(x_tr, y_tr[:, k])
                 matrix[i, k] = np.mean(clf.predict(x_te) == y_te[:, k])
