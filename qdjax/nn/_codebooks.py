@@ -194,7 +194,9 @@ class FSQQuantizer(nnx.Module):
     """Finite scalar quantization: bound each latent to `L_i` levels, round, straight-through.
 
     With half-width :math:`h_i = (L_i - 1)(1 - \\epsilon)/2`, offset :math:`o_i = 0.5`
-    for even `L_i` (else 0) and shift :math:`s_i = \\operatorname{atanh}(o_i/h_i)`:
+    for even `L_i` (else 0) and shift :math:`s_i = \\operatorname{atanh}(o_i/h_i)` (so
+    `z_i = 0` maps to the level 0; for `L_i = 2` the bound's range `(-1, 0)` does not hold 0
+    and `atanh` is undefined, so :math:`s_i = 0`: the sign of `z_i` picks the level):
 
     .. math::
         b_i = h_i \\tanh(z_i + s_i) - o_i, \\qquad
@@ -234,7 +236,9 @@ class FSQQuantizer(nnx.Module):
         levels = np.asarray(self.num_levels, np.float64)
         half = (levels - 1) * (1 - self.eps) / 2
         offset = np.where(levels % 2 == 0, 0.5, 0.0)
-        shift = np.arctanh(offset / half)
+        # L = 2: offset > half, atanh undefined (was NaN); shift 0 makes sign(z) the level
+        ratio = offset / half
+        shift = np.arctanh(np.where(ratio < 1, ratio, 0.0))
         width = np.floor(levels / 2)
         return tuple(jnp.asarray(a, dtype) for a in (half, offset, shift, width))
 

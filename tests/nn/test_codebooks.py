@@ -63,7 +63,7 @@ def test_global_quantizer_picks_nearest_value():
     np.testing.assert_allclose(out.z_quantized, cb[idx], rtol=1e-6)
 
 
-@pytest.mark.parametrize("levels", [5, 4, (3, 8)], ids=["odd", "even", "mixed"])
+@pytest.mark.parametrize("levels", [5, 4, (3, 8), (2, 6)], ids=["odd", "even", "mixed", "binary"])
 def test_fsq_levels(levels):
     q = _codebooks.FSQQuantizer(2, levels, rngs=nnx.Rngs(0))
     z = jnp.linspace(-6.0, 6.0, 2001)[:, None] * jnp.ones((1, 2))
@@ -78,6 +78,19 @@ def test_fsq_levels(levels):
     width = np.floor(np.broadcast_to(np.asarray(levels), (2,)) / 2)
     assert np.all(np.abs(np.asarray(out.z_continuous - out.z_quantized)) * width <= 0.5 + 1e-6)
     assert not nnx.state(q, nnx.Param)  # no learnable parameters
+    assert np.all(np.isfinite(np.asarray(out.z)))
+
+
+def test_fsq_binary_level_is_the_sign_and_odd_levels_centre_zero():
+    """L = 2 (atanh(o/h) undefined: it was NaN everywhere): the sign of z picks the level,
+    with a finite straight-through gradient; odd L puts z = 0 on the middle level."""
+    q = _codebooks.FSQQuantizer(2, (2, 5), rngs=nnx.Rngs(0))
+    z = jnp.asarray([[-2.0, 0.0], [-0.01, 0.0], [0.01, 0.0], [2.0, 0.0]])
+    out = q(z)
+    np.testing.assert_array_equal(out.indices[:, 0], [0, 0, 1, 1])
+    np.testing.assert_array_equal(out.indices[:, 1], [2, 2, 2, 2])
+    g = jax.grad(lambda z: jnp.sum(q(z).z))(z)
+    assert np.all(np.isfinite(np.asarray(g))) and np.all(np.asarray(g) > 0)
 
 
 @pytest.mark.parametrize("kind", ["latent", "global"])

@@ -288,7 +288,7 @@ def test_run_config_refuses_a_resume_with_other_hyperparameters(tmp_path):
     # another learning rate: the checkpoint's structure is the same, only the record tells
     with pytest.raises(qtrain.CheckpointMismatchError, match=r"learning_rate: 0\.003"):
         run(20, {**config, "learning_rate": 1e-3})
-    with pytest.raises(qtrain.CheckpointMismatchError, match="method: 'ae' -> '\(absent\)'"):
+    with pytest.raises(qtrain.CheckpointMismatchError, match=r"method: 'ae' -> '\(absent\)'"):
         run(20, {"learning_rate": config["learning_rate"], "widths": (16,)})
     with pytest.raises(qtrain.CheckpointMismatchError, match="passes none"):
         run(20, None)
