@@ -181,6 +181,16 @@ def plot(path, z, columns, labels, grid):
     plt.close(fig)
 
 
+def _format_cliff(t: float, u: float, logged: bool) -> str:
+    """A cliff position in the column's own units with its bootstrap std: `15.5 ± 0.026`,
+    or for a `--log` column (searched in log10 units) the range `12.3 (12.0 to 12.6)`."""
+    if not np.isfinite(u):
+        return f"{10.0**t if logged else t:.4g}"
+    if logged:
+        return f"{10.0**t:.4g} ({10.0 ** (t - u):.4g} to {10.0 ** (t + u):.4g})"
+    return f"{t:.4g} ± {u:.2g}"
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(prog="python -m experiments.find_cliffs", description=__doc__)
     p.add_argument("--csv", required=True, help="CSV file with a header row")
@@ -234,6 +244,11 @@ def main(argv=None) -> dict:
                 "thresholds": [float(unlog[j](t)) for t in grid.thresholds[j]],
                 "thresholds_in_fit_units": grid.thresholds[j].tolist(),
                 "uncertainty_in_fit_units": np.nan_to_num(grid.uncertainty[j], nan=-1).tolist(),
+                # threshold -/+ its bootstrap std, in the column's own units (null: no std)
+                "interval": [
+                    [float(unlog[j](t - u)), float(unlog[j](t + u))] if np.isfinite(u) else None
+                    for t, u in zip(grid.thresholds[j], grid.uncertainty[j])
+                ],
                 "strength": grid.strength[j].tolist(),
                 "support": [float(unlog[j](v)) for v in grid.support[j]],
             }
@@ -247,7 +262,7 @@ def main(argv=None) -> dict:
     print(grid.summary())
     for j, c in enumerate(columns):
         ts = ", ".join(
-            f"{unlog[j](t):.4g} (±{u:.2g} fit units)"
+            _format_cliff(t, u, c in log_columns)
             for t, u in zip(grid.thresholds[j], grid.uncertainty[j])
         )
         print(f"  {labels[j]}: {len(grid.thresholds[j])} cliffs: {ts or 'none'}")

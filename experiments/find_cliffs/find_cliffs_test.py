@@ -19,7 +19,7 @@ def _write(path, header, rows):
     return str(path)
 
 
-def test_synthetic_cliff_recovered_and_nan_rows_counted(tmp_path):
+def test_synthetic_cliff_recovered_and_nan_rows_counted(tmp_path, capsys):
     rng = np.random.default_rng(0)
     a = np.concatenate([rng.uniform(1, 10, 1500), rng.uniform(10, 100, 300)])  # cliff at 10
     b = rng.uniform(0, 1, a.size)
@@ -32,6 +32,15 @@ def test_synthetic_cliff_recovered_and_nan_rows_counted(tmp_path):
     # log10 density: flat-ish, dropping by 10x (per unit of log10) at a = 10
     np.testing.assert_allclose(res["cliffs"]["a"]["thresholds"], [10.0], rtol=0.03)
     assert res["cliffs"]["b"]["thresholds"] == []
+    # the uncertainty in the column's units: 10**(t -/+ u) around the threshold
+    (t,), (u,) = (
+        res["cliffs"]["a"]["thresholds_in_fit_units"],
+        res["cliffs"]["a"]["uncertainty_in_fit_units"],
+    )
+    assert u > 0
+    np.testing.assert_allclose(res["cliffs"]["a"]["interval"], [[10 ** (t - u), 10 ** (t + u)]])
+    printed = capsys.readouterr().out
+    assert f"log10 a: 1 cliffs: {10**t:.4g} ({10 ** (t - u):.4g} to {10 ** (t + u):.4g})" in printed
     assert os.path.getsize(out / "cliffs.png") > 0
     assert json.loads((out / "cliffs.json").read_text())["columns"] == ["a", "b"]
 
