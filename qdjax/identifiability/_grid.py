@@ -14,7 +14,9 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
    `z_i | z_j in slab b`, with `num_slabs` quantile slabs of every other axis `j`.
 3. **Scan statistic.** Windows hold a fixed fraction of the sample (through the marginal
    quantile function, so a monotone warp of the axis barely changes them) or have a fixed
-   width. For a candidate position `t`, window half-width `w` and slab `s`, with
+   width; every width named here is for n <= 5000 and shrinks like n^(-1/3) above it
+   (``window_reference_n``: a smooth misfit's evidence grows like n w^3, a jump's like
+   n w). For a candidate position `t`, window half-width `w` and slab `s`, with
    `n_L`, `n_R` samples in `[t - w_L, t)` and `[t, t + w_R)` (`w_L, w_R <= w`, truncated at
    the support), under a locally flat density :math:`n_L \sim \mathrm{Bin}(n_L + n_R,
    w_L/(w_L + w_R))`; its z-score :math:`\zeta_s(t)` is combined over the slabs of a view as
@@ -106,7 +108,10 @@ __all__ = ["RECOVER_GRID_VERSION", "GridRecovery", "plot_grid", "recover_grid"]
 #    near-functional axis pairs: 44 cases of true latents, warps and learned codes); a
 #    1-D sample gets the segment passes too (marginals of seeds 2000-2013: 58 of 84 true
 #    cliffs found vs 49, no cliff on 48 smooth 1-D samples).
-RECOVER_GRID_VERSION = 9
+# 10: windows shrink like (n / 5000)^(-1/3) above n = 5000 (``window_reference_n``): with
+#     fixed windows smooth dependent densities got interior cliffs from n ~ 20 000 on.
+#     Samples of at most 5000 rows give the same thresholds as 9.
+RECOVER_GRID_VERSION = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -906,6 +911,7 @@ def recover_grid(
     test_scan_place_window: float | None = 0.32,
     max_rank_correlation: float = 0.9,
     max_tied_fraction: float = 0.01,
+    window_reference_n: int | None = 5000,
     seed: int = 0,
 ) -> GridRecovery:
     """Recovers the axis-aligned grid (interior cliffs per axis) of a sample.
@@ -998,6 +1004,20 @@ def recover_grid(
         within one resolution of the support's edges (the outermost rounding cells hold only
         the part of the support they overlap) is dropped. Accidental float32 ties (a few
         pairs) stay below the default 1 %.
+      window_reference_n: the sample size the windows are meant for (the defaults were
+        selected at n = 5000). For a larger sample every window (``scales``,
+        ``segment_scales``, ``test_scan_windows``, ``test_scan_place_window``,
+        ``jump_window``, given or default) is multiplied by
+        :math:`(n / n_\mathrm{ref})^{-1/3}`: the likelihood ratio that a smooth density's
+        misfit earns in a window of half-width `w` grows like :math:`n w^3` (a log-slope
+        that differs between slabs, which the shared smooth part cannot absorb, e.g. any
+        dependent smooth density), a jump's like :math:`n w`; shrinking `w` this way keeps
+        the misfit where the tests were calibrated while a jump's evidence still grows
+        like :math:`n^{2/3}`. With fixed windows (None, version 9) smooth dependent
+        densities got interior cliffs from n ~ 20 000 on (a Gaussian with correlation 0.6
+        and a banana: 1 and 4 false cliffs in 12 draws at n = 20 000, 45 and 46 at
+        50 000; ``experiments/synthetic/results/large_samples.md``). Smaller samples are
+        not changed.
       seed: seed of the resampling (and of the dequantizing noise).
 
     Returns:
@@ -1055,6 +1075,12 @@ def recover_grid(
     segment_scales = tuple(_DEFAULT_SCALES[window][1] if segment_scales is None else segment_scales)
     if not scales or scales[0] <= 0:
         raise ValueError(f"scales must be positive window half-widths; got {scales}")
+    if window_reference_n is not None and not (
+        isinstance(window_reference_n, (int, np.integer)) and window_reference_n >= 200
+    ):
+        raise ValueError(
+            f"window_reference_n must be an integer >= 200 or None; got {window_reference_n!r}"
+        )
     if not test_scan_windows or any(not float(w) > 0 for w in test_scan_windows):
         raise ValueError(
             f"test_scan_windows must be positive half-widths (inf allowed); got {test_scan_windows}"
@@ -1073,6 +1099,14 @@ def recover_grid(
     const = spread <= 1e-12 * np.maximum(np.abs(z).max(0), np.finfo(np.float64).tiny)
     if np.any(const):
         raise ValueError(f"axes {np.flatnonzero(const).tolist()} are constant; drop them")
+    # windows shrink like n^(-1/3) above the size they were selected at (see the docstring)
+    factor = 1.0 if window_reference_n is None else min(1.0, (n / window_reference_n) ** (-1 / 3))
+    scales = tuple(factor * s for s in scales)
+    segment_scales = tuple(factor * float(s) for s in segment_scales)
+    test_scan_windows = tuple(factor * float(w) for w in test_scan_windows)
+    if test_scan_place_window is not None:
+        test_scan_place_window = factor * test_scan_place_window
+    jump_window = factor * float(jump_window)
     z, resolution, distinct = _dequantize(z, np.random.default_rng([seed, 1]), max_tied_fraction)
     mean, std = z.mean(0), z.std(0)
     u = (z - mean) / std
@@ -1188,6 +1222,7 @@ def recover_grid(
             "scales": list(scales),
             "max_rank_correlation": max_rank_correlation,
             "max_tied_fraction": max_tied_fraction,
+            "window_factor": factor,
         },
         reason=reason,
         thresholds=tuple(out["thr"]),
