@@ -1008,7 +1008,7 @@ def recover_grid(
         selected at n = 5000). For a larger sample every window (``scales``,
         ``segment_scales``, ``test_scan_windows``, ``test_scan_place_window``,
         ``jump_window``, given or default) is multiplied by
-        :math:`(n / n_\mathrm{ref})^{-1/3}`: the likelihood ratio that a smooth density's
+        :math:`(n / n_\\mathrm{ref})^{-1/3}`: the likelihood ratio that a smooth density's
         misfit earns in a window of half-width `w` grows like :math:`n w^3` (a log-slope
         that differs between slabs, which the shared smooth part cannot absorb, e.g. any
         dependent smooth density), a jump's like :math:`n w`; shrinking `w` this way keeps
