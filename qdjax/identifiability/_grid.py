@@ -559,8 +559,12 @@ def _restrict(views, lo, hi):
     return out
 
 
-def _scan(views, lo, hi, *, scales, grid_size, num_null, null_quantile, rng, rank, cache):
+def _scan(
+    views, lo, hi, *, scales, grid_size, num_null, null_quantile, rng, rank, cache, marginal=()
+):
     """Strength `max Q / floor` over views and scales at `grid_size` positions in `[lo, hi]`.
+
+    `marginal`: more (wider) half-widths scanned in the marginal view only.
 
     Returns positions, strengths, and for each position the winning view and its window
     half-width in standardized units.
@@ -575,7 +579,7 @@ def _scan(views, lo, hi, *, scales, grid_size, num_null, null_quantile, rng, ran
         sizes = [v.size for v in slabs]
         if min(sizes) < 2:
             continue
-        for w in scales:
+        for w in (*scales, *marginal) if vid == -1 else scales:
             t, a, b, ok = _windows(r, w, marg, lo, hi, rank)
             q = _q(slabs, t, a, b, ok)
             s = q / _floor(sizes, r, w, lo, hi, rank, rng, num_null, null_quantile, cache)
@@ -813,12 +817,15 @@ def _recover_axis(
     scale_check_pvalue=None,
     scale_check_ratio=None,
     test_scan_place_window=None,
+    marginal_scales=(),
 ):
     """Cliffs of one axis: scan, candidates, tests; `(kept, rejected, failed, lo, hi)`."""
     lo, hi = float(x.min()), float(x.max())
     scale_check = (scale_check_pvalue, scale_check_ratio)
     floor = 0.0 if num_cells is not None else min_strength
-    t, strength, width, view = _scan(views, lo, hi, scales=scales, **scan_kw)
+    t, strength, width, view = _scan(
+        views, lo, hi, scales=scales, marginal=marginal_scales, **scan_kw
+    )
     cands = _candidates(t, strength, width, min_strength=floor)
     recs = _evaluate(cands, t, strength, width, view, views, lo, hi, kernel, jump_window)
     # Optional second pass: weak cliffs inside each segment between found cliffs, with
@@ -912,6 +919,7 @@ def recover_grid(
     max_rank_correlation: float = 0.9,
     max_tied_fraction: float = 0.01,
     window_reference_n: int | None = 5000,
+    marginal_scales: Sequence[float] = (),
     seed: int = 0,
 ) -> GridRecovery:
     """Recovers the axis-aligned grid (interior cliffs per axis) of a sample.
@@ -1019,6 +1027,11 @@ def recover_grid(
         50 000; shrinking: 0, 0 and 0, 0; every planted 4 x 4 grid exact with both;
         ``experiments/synthetic/results/large_samples.md``). Smaller samples are not
         changed.
+      marginal_scales: wider half-widths (units of `window`) that the first pass scans in
+        the marginal view only, for broad cells with a moderate jump that the narrow
+        `scales` cannot see above the noise floor (the slab views are not scanned with
+        them: the jump test's shared slope misfits a dependent smooth density's slabs in
+        wide windows). Empty = off.
       seed: seed of the resampling (and of the dequantizing noise).
 
     Returns:
@@ -1108,6 +1121,11 @@ def recover_grid(
     if test_scan_place_window is not None:
         test_scan_place_window = factor * test_scan_place_window
     jump_window = factor * float(jump_window)
+    marginal_scales = tuple(factor * float(w) for w in marginal_scales)
+    if any(not 0 < w < np.inf for w in marginal_scales):
+        raise ValueError(
+            f"marginal_scales must be positive finite half-widths; got {marginal_scales}"
+        )
     z, resolution, distinct = _dequantize(z, np.random.default_rng([seed, 1]), max_tied_fraction)
     mean, std = z.mean(0), z.std(0)
     u = (z - mean) / std
@@ -1126,6 +1144,7 @@ def recover_grid(
     )
     axis_kw = dict(
         scales=scales,
+        marginal_scales=marginal_scales,
         num_cells=None if num_cells is None else ks,
         min_strength=min_strength,
         max_smooth_pvalue=max_smooth_pvalue,
