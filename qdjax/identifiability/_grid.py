@@ -1097,6 +1097,10 @@ def recover_grid(
         raise ValueError(
             f"window_reference_n must be an integer >= 200 or None; got {window_reference_n!r}"
         )
+    if any(not 0 < float(w) < np.inf for w in marginal_scales):
+        raise ValueError(
+            f"marginal_scales must be positive finite half-widths; got {tuple(marginal_scales)}"
+        )
     if not test_scan_windows or any(not float(w) > 0 for w in test_scan_windows):
         raise ValueError(
             f"test_scan_windows must be positive half-widths (inf allowed); got {test_scan_windows}"
@@ -1124,10 +1128,6 @@ def recover_grid(
         test_scan_place_window = factor * test_scan_place_window
     jump_window = factor * float(jump_window)
     marginal_scales = tuple(factor * float(w) for w in marginal_scales)
-    if any(not 0 < w < np.inf for w in marginal_scales):
-        raise ValueError(
-            f"marginal_scales must be positive finite half-widths; got {marginal_scales}"
-        )
     z, resolution, distinct = _dequantize(z, np.random.default_rng([seed, 1]), max_tied_fraction)
     mean, std = z.mean(0), z.std(0)
     u = (z - mean) / std

@@ -198,6 +198,7 @@ def test_bad_jump_test_one_line():
         ({"max_tied_fraction": 1.0}, "max_tied_fraction"),
         ({"window_reference_n": 50}, "window_reference_n"),
         ({"window_reference_n": 5000.0}, "window_reference_n"),
+        ({"marginal_scales": (0.32, np.inf)}, "marginal_scales"),
     ],
 )
 def test_bad_option_one_line(kw, match):
