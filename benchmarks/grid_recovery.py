@@ -2,6 +2,11 @@
 
 Run:
     python -m benchmarks.grid_recovery --out benchmarks/results/grid_recovery_cpu.json
+    python -m benchmarks.grid_recovery --num_samples=50000 \
+        --out benchmarks/results/grid_recovery_cpu_n50000.json
+
+With `--num_samples` above 5000 the defaults' windows shrink like (n/5000)^(-1/3) (version
+10), and a fourth setting, the fixed windows of version 9, is timed beside them.
 
 Inputs (n = 5000, float64, `num_bootstrap=0` as the experiments call it): the true latents
 of `make_synthetic(seed)` (a 4x4 grid), the same under exp(z/2) (a warped grid), a
@@ -32,6 +37,7 @@ from experiments.synthetic.grid_recovery import CONDITIONS
 from qdjax import data
 from qdjax.identifiability import RECOVER_GRID_VERSION, recover_grid
 
+FIXED = "fixed windows (version 9)"
 SETTINGS = {
     "defaults (round 11)": {},
     "round 7": {"test_scan_place_window": None, "scale_check_ratio": None},
@@ -39,8 +45,8 @@ SETTINGS = {
 }
 
 
-def _cases(seed: int) -> dict[str, np.ndarray]:
-    z = data.make_synthetic(seed, 5000).z.astype(np.float64)
+def _cases(seed: int, n: int = 5000) -> dict[str, np.ndarray]:
+    z = data.make_synthetic(seed, n).z.astype(np.float64)
     rng = np.random.default_rng(seed)
     wide = np.concatenate([z, rng.standard_normal((z.shape[0], 3))], axis=1)
     return {
@@ -56,15 +62,21 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="benchmarks/results/grid_recovery_cpu.json")
     p.add_argument("--seed", type=int, default=600)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--num_samples", type=int, default=5000)
     args = p.parse_args(argv)
     if args.repeats < 1:
         sys.exit("error: --repeats must be >= 1")
+    if args.num_samples < 200:
+        sys.exit(f"error: --num_samples must be >= 200; got {args.num_samples}")
+    settings = dict(SETTINGS)
+    if args.num_samples > 5000:  # where version 10's shrinking windows differ from 9's
+        settings[FIXED] = {"window_reference_n": None}
     rows = []
-    for case, z in _cases(args.seed).items():
-        times = {name: [] for name in SETTINGS}
+    for case, z in _cases(args.seed, args.num_samples).items():
+        times = {name: [] for name in settings}
         cells = {}
         for _ in range(args.repeats):  # interleaved: every setting sees the same load
-            for name, options in SETTINGS.items():
+            for name, options in settings.items():
                 start = time.perf_counter()
                 g = recover_grid(z, num_bootstrap=0, **options)
                 times[name].append(time.perf_counter() - start)
@@ -77,6 +89,8 @@ def main(argv=None) -> int:
             "ratio_defaults_over_round7": med["defaults (round 11)"] / med["round 7"],
             "ratio_defaults_over_round5": med["defaults (round 11)"] / med["round 5"],
         }
+        if FIXED in med:
+            row["ratio_defaults_over_fixed_windows"] = med["defaults (round 11)"] / med[FIXED]
         rows.append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
     commit = subprocess.run(
@@ -90,7 +104,7 @@ def main(argv=None) -> int:
         "device": f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "load_average": os.getloadavg(),
         "recover_grid_version": RECOVER_GRID_VERSION,
-        "n": 5000,
+        "n": args.num_samples,
         "repeats": args.repeats,
         "rows": rows,
     }
