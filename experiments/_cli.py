@@ -375,6 +375,25 @@ def provenance(module: str | None = None, argv: list[str] | None = None) -> str:
     return f"commit {sha}{dirty}; command: python -m {module} {args}".rstrip()
 
 
+def check_out_path(path: str, flag: str = "--out") -> None:
+    """Ends with one `error:` line, before any work, when `path` (a file, or a prefix that
+    suffixes such as `.md` are added to) cannot be written: its directory is missing, is not
+    a directory, or is not writable. An empty `path` (print only) passes.
+
+    Scripts that compute for minutes and write at the end call it first, so a typo in
+    `--out` does not lose the run in a traceback.
+    """
+    if not path:
+        return
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        fail(f"{flag}={path}: the directory {d} does not exist; create it or pass another path")
+    if not os.access(d, os.W_OK | os.X_OK):
+        fail(f"{flag}={path}: the directory {d} is not writable; pass another path")
+    if os.path.isdir(path):
+        fail(f"{flag}={path} is a directory; pass a file path (or a file-name prefix)")
+
+
 def write_report(path: str, module: str, body: str) -> str:
     """`<!-- produced by: <provenance> -->` + `body` as markdown; written to `path` if given.
 

@@ -55,6 +55,7 @@ def main(argv=None):
     p.add_argument("--seeds", default="200,201,202")
     p.add_argument("--out", default="experiments/synthetic/results/finite_samples")
     args = p.parse_args(argv)
+    _cli.check_out_path(args.out)
     try:
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:

@@ -351,6 +351,9 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=1, help="tuning candidates run in parallel")
     p.add_argument("--out", default="experiments/synthetic/results/grid_recovery")
     args = p.parse_args(argv)
+    from experiments import _cli
+
+    _cli.check_out_path(args.out)
     try:
         seeds = _seeds(args.seeds)
     except ValueError:

@@ -95,3 +95,21 @@ def test_cli_bad_flags_one_line(argv, match, tmp_path):
     with pytest.raises(SystemExit) as e:
         grid_recovery.main([*argv, f"--out={tmp_path / 't'}"])
     assert match in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "module", ["grid_recovery", "finite_samples", "large_samples"], ids=lambda m: m
+)
+@pytest.mark.parametrize("where", ["missing_dir", "a_directory"])
+def test_unwritable_out_is_one_line_before_any_work(tmp_path, capsys, module, where):
+    """A typo in --out used to surface as a traceback after minutes of compute."""
+    import importlib
+
+    main = importlib.import_module(f"experiments.synthetic.{module}").main
+    out = tmp_path / "nope" / "x" if where == "missing_dir" else tmp_path
+    with pytest.raises(SystemExit) as e:
+        main([f"--out={out}"])  # would run its whole default sweep if the check let it through
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --out=") and "\n" not in err
+    assert ("does not exist" if where == "missing_dir" else "is a directory") in err

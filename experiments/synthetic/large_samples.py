@@ -80,6 +80,7 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", default="experiments/synthetic/results/large_samples")
     args = p.parse_args(argv)
+    _cli.check_out_path(args.out)
     sizes = _ints(args.sizes, "--sizes")
     grid_seeds = _ints(args.grid_seeds, "--grid_seeds")
     smooth_seeds = _ints(args.smooth_seeds, "--smooth_seeds")

@@ -160,6 +160,9 @@ def table(rows: list[dict]) -> str:
 
 def main(argv) -> int:
     del argv
+    from experiments import _cli
+
+    _cli.check_out_path(_OUT.value)
     if not _WORKDIRS.value:
         print(
             "error: --workdirs is required (glob patterns of grid_flow workdirs)", file=sys.stderr
@@ -175,8 +178,6 @@ def main(argv) -> int:
     if _TRUTH_CODE.value:
         for r in rows:
             r["nll_truth_code"] = truth_code_nll(r["workdir"], r)
-    from experiments import _cli
-
     print(_cli.write_report(_OUT.value, "experiments.synthetic.likelihood_gap", table(rows)))
     return 0
 

@@ -83,6 +83,9 @@ def paired_table(
 
 def main(argv) -> int:
     del argv
+    from experiments import _cli
+
+    _cli.check_out_path(_OUT.value)
     if not (_A.value and _B.value and _PAIRS.value):
         print("--a, --b and --pairs are required", file=sys.stderr)
         return 2
@@ -97,8 +100,6 @@ def main(argv) -> int:
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from experiments import _cli
-
     print(_cli.write_report(_OUT.value, "experiments.synthetic.paired_files", text))
     return 0
 

@@ -227,6 +227,9 @@ def reference_table(rows: list[dict], reference: list[dict]) -> str:
 
 def main(argv) -> int:
     del argv
+    from experiments import _cli
+
+    _cli.check_out_path(_OUT.value)
     if not _WORKDIRS.value:
         print("error: --workdirs is required (glob patterns of finished workdirs)", file=sys.stderr)
         return 2
@@ -237,8 +240,6 @@ def main(argv) -> int:
             file=sys.stderr,
         )
         return 2
-    from experiments import _cli
-
     text = table(rows)
     if _PAIRED.value:
         from experiments.synthetic import protocol

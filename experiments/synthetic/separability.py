@@ -145,6 +145,9 @@ def table(workdirs: list[str], methods: list[str] | None = None) -> str:
 
 def main(argv) -> int:
     del argv
+    from experiments import _cli
+
+    _cli.check_out_path(_OUT.value)
     if not _WORKDIRS.value:
         print("error: --workdirs is required (protocol workdirs, comma-separated)", file=sys.stderr)
         return 2
@@ -153,8 +156,6 @@ def main(argv) -> int:
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from experiments import _cli
-
     body = (
         "Cell accuracy of held-out codes, mean ± std over evaluation seeds: `recover_grid` "
         "(unsupervised, axis-aligned, the protocol's column), and with the true cells: the best "
