@@ -18,14 +18,15 @@ at before the rule was fixed (`--grid_seeds`, `--smooth_seeds`); the rule itself
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import sys
 
 import numpy as np
 
 from experiments import _cli
+from experiments.synthetic.protocol import parse_seeds
 from qdjax import data, identifiability, metrics
+from qdjax.train.writers import write_json
 
 SMOOTH = ("gauss_indep", "gauss_rho0.6", "banana", "gauss_1d")
 WINDOWS = {"shrinking (default)": 5000, "fixed (version 9)": None}
@@ -64,12 +65,12 @@ def _one(job):
 
 def _ints(text: str, flag: str) -> list[int]:
     try:
-        if "-" in text and "," not in text:
-            a, b = (int(x) for x in text.split("-"))
-            return list(range(a, b + 1))
-        return [int(x) for x in text.split(",")]
+        values = parse_seeds(text)
     except ValueError:
-        sys.exit(f"error: {flag} must be comma-separated integers or a range a-b; got {text!r}")
+        values = []
+    if not values:
+        sys.exit(f"error: {flag} must look like '0,1,5-7'; got {text!r}")
+    return values
 
 
 def main(argv=None):
@@ -130,8 +131,7 @@ def main(argv=None):
     with open(args.out + ".md", "w") as f:
         f.write(text)
     record = {"provenance": head, "windows": WINDOWS, "results": results}
-    with open(args.out + ".json", "w") as f:
-        json.dump(record, f, indent=1)
+    write_json(args.out + ".json", record, indent=1)
     print(text)
 
 
