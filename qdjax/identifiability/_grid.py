@@ -60,6 +60,11 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
    rescanned with wider windows that cannot straddle a found cliff (`segment_scales`; an
    infinite scale is a change-point scan: the whole segment split at `t`, so a cliff
    between two found ones is compared over both of its cells, as an oracle would).
+   Since version 11 (``rescan_partial``) this runs as soon as one axis has a cliff (before,
+   only when every axis had one: in 5-D half the samples had an axis without a first-pass
+   cliff and got no rescan at all); an axis still without a cliff is rescanned with the
+   first pass's narrow windows only, the grid-aligned slabs as one more view, and an axis
+   gaining its first cliff triggers one more rescan.
 8. **Final jump tests.** Each kept cliff's jump test is redone with a window clear of every
    other kept cliff (the passes only see their own candidates), dropping the least
    significant failure until all pass: a spurious candidate inside a cell compressed by a
@@ -111,7 +116,10 @@ __all__ = ["RECOVER_GRID_VERSION", "GridRecovery", "plot_grid", "recover_grid"]
 # 10: windows shrink like (n / 5000)^(-1/3) above n = 5000 (``window_reference_n``): with
 #     fixed windows smooth dependent densities got interior cliffs from n ~ 20 000 on.
 #     Samples of at most 5000 rows give the same thresholds as 9.
-RECOVER_GRID_VERSION = 10
+# 11: the grid-conditioned rescans run when some axis has a cliff, not only when all do
+#     (``rescan_partial``); identical to 10 whenever the first pass finds a cliff on every
+#     axis or on none.
+RECOVER_GRID_VERSION = 11
 
 
 @dataclasses.dataclass(frozen=True)
@@ -920,6 +928,7 @@ def recover_grid(
     max_tied_fraction: float = 0.01,
     window_reference_n: int | None = 5000,
     marginal_scales: Sequence[float] = (),
+    rescan_partial: bool = True,
     seed: int = 0,
 ) -> GridRecovery:
     """Recovers the axis-aligned grid (interior cliffs per axis) of a sample.
@@ -1034,6 +1043,16 @@ def recover_grid(
         wide windows). Empty = off: in round 13 (tuning seeds 0-13) (0.32) and (0.32, 0.64)
         got 48 and 46 pairs at target vs 54 and a false cliff on the smooth set
         (experiments/synthetic/results/grid_recovery.tuning_r13.md).
+      rescan_partial: run the grid-conditioned rescans (``num_iterations``) as soon as one
+        axis has a first-pass cliff (default, version 11); False = only when every axis has
+        one (version 10). An axis without a cliff is then rescanned with the first pass's
+        settings plus the grid-aligned view (no segment or jump-test scans: on a whole smooth
+        axis their wide windows read the shoulders of a density dependent on a grid axis as
+        cliffs), and an axis that gains its first cliff triggers one more rescan (at most
+        `d` more). Designed on 5-D 3-cell grids (tuning seeds 0-9: the samples left with a
+        cliff-less axis went from 5 to 3 of 10) and on a smooth axis beside grid axes (54
+        draws, no false cliff; the wide-window variants found 4-21);
+        ``experiments/synthetic/results/partial_grids.md`` has the fresh evaluation.
       seed: seed of the resampling (and of the dequantizing noise).
 
     Returns:
@@ -1162,10 +1181,23 @@ def recover_grid(
     )
     all_views = [dict(_views(u, i, num_slabs, skip[i])) for i in range(d)]
     results = [_recover_axis(all_views[i], u[:, i], i, **axis_kw) for i in range(d)]
-    for _ in range(num_iterations):
+    first_kw = axis_kw
+    rescan_kw = {
+        **axis_kw,
+        "refine_segments": True,
+        "extra_scales": segment_scales,
+        "test_scan": test_scan,
+        "test_scan_windows": tuple(float(w) for w in test_scan_windows),
+        "test_scan_place_window": test_scan_place_window,
+    }
+    iteration, grown = 0, False
+    # an axis that got its first cliff in a rescan triggers one more (at most d more)
+    while iteration < num_iterations or (grown and iteration < num_iterations + d):
         # Condition on the recovered cells of the other axes: slabs that follow the grid
         # show each conditional cliff at full contrast (quantile slabs mix cells).
-        if any(len(r[0]) == 0 for r in results):
+        iteration += 1
+        found = [len(r[0]) > 0 for r in results]
+        if not any(found) or (not rescan_partial and not all(found)):
             break
         cells = np.stack(
             [np.searchsorted(sorted(q[0] for q in r[0]), u[:, j]) for j, r in enumerate(results)],
@@ -1177,15 +1209,25 @@ def recover_grid(
             lab = lab.reshape(-1)
             slabs = [u[lab == b, i] for b in range(lab.max() + 1)]
             all_views[i][_CELLS_VIEW] = [np.sort(v) for v in slabs if v.size >= 20]
-        axis_kw = {
-            **axis_kw,
-            "refine_segments": True,
-            "extra_scales": segment_scales,
-            "test_scan": test_scan,
-            "test_scan_windows": tuple(float(w) for w in test_scan_windows),
-            "test_scan_place_window": test_scan_place_window,
-        }
-        results = [_recover_axis(all_views[i], u[:, i], i, **axis_kw) for i in range(d)]
+        # An axis without a cliff is rescanned as in the first pass (narrow windows, no
+        # segment or jump-test scans) with the grid-aligned slabs as one more view: on a
+        # whole smooth axis the wide windows of those scans read a dependent density's
+        # smooth shoulders as cliffs (e.g. 0.8 x a grid axis + 0.6 x noise).
+        # The full rescans slice by grid axes only: the quantile slabs of an axis without a
+        # cliff (perhaps smooth and dependent on this one, e.g. a banana) have conditional
+        # shapes that the shared-shape jump test misfits in the segment scans' wide windows.
+        results = [
+            _recover_axis(
+                {k: v for k, v in all_views[i].items() if k < 0 or k == _CELLS_VIEW or found[k]},
+                u[:, i],
+                i,
+                **rescan_kw,
+            )
+            if found[i]
+            else _recover_axis(all_views[i], u[:, i], i, **first_kw)
+            for i in range(d)
+        ]
+        grown = any(len(r[0]) > 0 and not f for r, f in zip(results, found))
     for i in range(d):
         kept, rejected, is_failed, lo, hi = results[i]
         views = all_views[i]
