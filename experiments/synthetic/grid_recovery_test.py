@@ -98,7 +98,7 @@ def test_cli_bad_flags_one_line(argv, match, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "module", ["grid_recovery", "finite_samples", "large_samples"], ids=lambda m: m
+    "module", ["grid_recovery", "finite_samples", "large_samples", "partial_grids"], ids=lambda m: m
 )
 @pytest.mark.parametrize("where", ["missing_dir", "a_directory"])
 def test_unwritable_out_is_one_line_before_any_work(tmp_path, capsys, module, where):
@@ -113,3 +113,41 @@ def test_unwritable_out_is_one_line_before_any_work(tmp_path, capsys, module, wh
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --out=") and "\n" not in err
     assert ("does not exist" if where == "missing_dir" else "is a directory") in err
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--settings=d4k9"], "--settings"),
+        (["--settings="], "--settings"),
+        (["--grid_seeds=x"], "--grid_seeds"),
+        (["--mixed_seeds=1-"], "--mixed_seeds"),
+        (["--jobs=0"], "--jobs"),
+        (["--num_samples=50"], "--num_samples"),
+    ],
+)
+def test_partial_grids_bad_flags_one_line(argv, match, tmp_path):
+    from experiments.synthetic import partial_grids
+
+    with pytest.raises(SystemExit) as e:
+        partial_grids.main([*argv, f"--out={tmp_path / 't'}"])
+    assert match in str(e.value) and "\n" not in str(e.value)
+
+
+def test_partial_grids_writes_both_variants(tmp_path):
+    """One small run end to end: both variants in the table, false cliffs counted per kind."""
+    import json
+
+    from experiments.synthetic import partial_grids
+
+    out = tmp_path / "pg"
+    partial_grids.main(
+        ["--settings=d3k4", "--grid_seeds=0", "--mixed_seeds=0", "--jobs=1", f"--out={out}"]
+    )
+    text = (tmp_path / "pg.md").read_text()
+    assert "partial rescans (default)" in text and "all axes first (version 10)" in text
+    rec = json.loads((tmp_path / "pg.json").read_text())
+    assert rec["provenance"].startswith("commit ")
+    for kind in partial_grids.MIXED:  # one draw each: no cliff on the smooth axis
+        assert [r["false_cliffs"] for r in rec["results"][f"True/{kind}"]] == [0]
+    assert rec["results"]["True/d3k4"][0]["cell_accuracy"] >= 0.99
