@@ -457,7 +457,10 @@ def test_large_dependent_smooth_sample_has_no_interior_cliffs(kind):
     g = recover_grid(x, num_bootstrap=0)
     assert [t.size for t in g.thresholds] == [0, 0] and g.holds is False
     np.testing.assert_allclose(g.tolerance["window_factor"], 8 ** (-1 / 3))
-    fixed = recover_grid(x, num_bootstrap=0, window_reference_n=None)
+    # version 9: fixed windows, rescans only with a cliff on every axis, no regrowth
+    fixed = recover_grid(
+        x, num_bootstrap=0, window_reference_n=None, rescan_partial=False, regrow="first"
+    )
     assert sum(t.size for t in fixed.thresholds) >= 3  # the version-9 failure this fixes
     if kind == "banana":
         ds = data.make_synthetic(7, 40_000)
@@ -503,3 +506,20 @@ def test_smooth_axis_beside_grid_axes_gets_no_cliff(kind):
     # by the wide-window rescans of the grid axes: they gave axis 0 a false fifth cell)
     acc = metrics.quantized_cell_accuracy(g.cells(x)[:, :axis], cells).accuracy
     assert acc >= 0.99
+
+
+def test_rescans_repeat_while_an_axis_gains_cliffs():
+    """A 2-D, 6-cell grid whose outer cliff of axis 0 (at about -1.44 standardized units)
+    shows only against cliffs of axis 1 that the same rescan found: version 11 stopped after
+    that rescan and missed it (0.10 cell accuracy), repeating while the grid grows finds it."""
+    ds = data.make_synthetic(1, 5000, cells_per_dim=6)
+    z = ds.z.astype(np.float64)
+    true = np.asarray(ds.density.edges[0])[1]  # the outermost interior cliff of axis 0
+    old = recover_grid(z, num_bootstrap=0, regrow="first")
+    new = recover_grid(z, num_bootstrap=0)
+    assert np.min(np.abs(old.thresholds[0] - true)) > 0.1 * z[:, 0].std()
+    assert np.min(np.abs(new.thresholds[0] - true)) < 0.02 * z[:, 0].std()
+    acc = metrics.quantized_cell_accuracy(new.cells(z), ds.cells).accuracy
+    assert acc > metrics.quantized_cell_accuracy(old.cells(z), ds.cells).accuracy + 0.5
+    with pytest.raises(ValueError, match="regrow must be"):
+        recover_grid(z, regrow="always")
