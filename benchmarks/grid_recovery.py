@@ -1,4 +1,4 @@
-"""recover_grid wall time: the defaults (version 11) against rounds 7 and 5, interleaved.
+"""recover_grid wall time: the defaults (version 12) against earlier versions, interleaved.
 
 Run:
     python -m benchmarks.grid_recovery --out benchmarks/results/grid_recovery_cpu.json
@@ -6,9 +6,10 @@ Run:
         --out benchmarks/results/grid_recovery_cpu_n50000.json
 
 With `--num_samples` above 5000 the defaults' windows shrink like (n/5000)^(-1/3) (version
-10), and a further setting, the fixed windows of version 9, is timed beside them. Version 10
-(rescans only when every axis has a first-pass cliff; version 11 rescans when one has) is
-timed beside the defaults everywhere.
+10), and a further setting, the fixed windows of version 9, is timed beside them. Versions
+10 (rescans only when every axis has a first-pass cliff; version 11 rescans when one has)
+and 11 (rescans repeated only when an axis gets its first cliff; version 12 while any axis
+gains cliffs) are timed beside the defaults everywhere.
 
 Inputs (n = 5000, float64, `num_bootstrap=0` as the experiments call it): the true latents
 of `make_synthetic(seed)` (a 4x4 grid), the same under exp(z/2) (a warped grid), a
@@ -42,16 +43,23 @@ from qdjax import data
 from qdjax.identifiability import RECOVER_GRID_VERSION, recover_grid
 
 FIXED = "fixed windows (version 9)"
-DEFAULTS = "defaults (version 11)"
+DEFAULTS = "defaults (version 12)"
 SETTINGS = {
     DEFAULTS: {},
-    "version 10": {"rescan_partial": False},
-    "round 7": {"test_scan_place_window": None, "scale_check_ratio": None, "rescan_partial": False},
+    "version 11": {"regrow": "first"},
+    "version 10": {"rescan_partial": False, "regrow": "first"},
+    "round 7": {
+        "test_scan_place_window": None,
+        "scale_check_ratio": None,
+        "rescan_partial": False,
+        "regrow": "first",
+    },
     "round 5": {
         "jump_test": "shared-quadratic",
         "test_scan": False,
         "scale_check_ratio": None,
         "rescan_partial": False,
+        "regrow": "first",
     },
 }
 
@@ -100,6 +108,7 @@ def main(argv=None) -> int:
             "case": case,
             "median_s": med,
             "cells": cells,
+            "ratio_defaults_over_version11": med[DEFAULTS] / med["version 11"],
             "ratio_defaults_over_version10": med[DEFAULTS] / med["version 10"],
             "ratio_defaults_over_round7": med[DEFAULTS] / med["round 7"],
             "ratio_defaults_over_round5": med[DEFAULTS] / med["round 5"],
