@@ -18,13 +18,12 @@ at before the rule was fixed (`--grid_seeds`, `--smooth_seeds`); the rule itself
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import sys
 
 import numpy as np
 
 from experiments import _cli
-from experiments.synthetic.protocol import parse_seeds
+from experiments.synthetic._jobs import int_list, map_jobs
 from qdjax import data, identifiability, metrics
 from qdjax.train.writers import write_json
 
@@ -63,16 +62,6 @@ def _one(job):
     return {"false_cliffs": int(sum(t.size for t in g.thresholds))}
 
 
-def _ints(text: str, flag: str) -> list[int]:
-    try:
-        values = parse_seeds(text)
-    except ValueError:
-        values = []
-    if not values:
-        sys.exit(f"error: {flag} must look like '0,1,5-7'; got {text!r}")
-    return values
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="20000,50000,100000")
@@ -82,9 +71,9 @@ def main(argv=None):
     p.add_argument("--out", default="experiments/synthetic/results/large_samples")
     args = p.parse_args(argv)
     _cli.check_out_path(args.out)
-    sizes = _ints(args.sizes, "--sizes")
-    grid_seeds = _ints(args.grid_seeds, "--grid_seeds")
-    smooth_seeds = _ints(args.smooth_seeds, "--smooth_seeds")
+    sizes = int_list(args.sizes, "--sizes")
+    grid_seeds = int_list(args.grid_seeds, "--grid_seeds")
+    smooth_seeds = int_list(args.smooth_seeds, "--smooth_seeds")
     if args.jobs < 1:
         sys.exit(f"error: --jobs must be >= 1; got {args.jobs}")
     jobs = [
@@ -94,11 +83,7 @@ def main(argv=None):
         for kind, seeds in [("grid", grid_seeds)] + [(k, smooth_seeds) for k in SMOOTH]
         for s in seeds
     ]
-    if args.jobs == 1:
-        outs = [_one(j) for j in jobs]
-    else:
-        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-            outs = pool.map(_one, jobs, chunksize=1)
+    outs = map_jobs(_one, jobs, args.jobs)
     results = {}
     for (kind, n, s, ref), o in zip(jobs, outs):
         results.setdefault(f"{n}/{ref}/{kind}", []).append({"seed": s, **o})

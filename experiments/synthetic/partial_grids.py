@@ -32,13 +32,12 @@ evaluated on 200-211 and 4000-4011 (the defaults of the flags).
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import sys
 
 import numpy as np
 
 from experiments import _cli
-from experiments.synthetic.protocol import parse_seeds
+from experiments.synthetic._jobs import int_list, map_jobs
 from qdjax import data, identifiability, metrics
 from qdjax.train.writers import write_json
 
@@ -109,16 +108,6 @@ def _one(job):
     }
 
 
-def _ints(text: str, flag: str) -> list[int]:
-    try:
-        values = parse_seeds(text)
-    except ValueError:
-        values = []
-    if not values:
-        sys.exit(f"error: {flag} must look like '0,1,5-7'; got {text!r}")
-    return values
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--settings", default=",".join(SETTINGS), help="grid settings, comma-separated")
@@ -136,8 +125,8 @@ def main(argv=None):
             f"error: --settings must be a comma-separated subset of {list(SETTINGS)}; "
             f"got {args.settings!r}"
         )
-    grid_seeds = _ints(args.grid_seeds, "--grid_seeds")
-    mixed_seeds = _ints(args.mixed_seeds, "--mixed_seeds")
+    grid_seeds = int_list(args.grid_seeds, "--grid_seeds")
+    mixed_seeds = int_list(args.mixed_seeds, "--mixed_seeds")
     if args.jobs < 1:
         sys.exit(f"error: --jobs must be >= 1; got {args.jobs}")
     if args.num_samples < 200:
@@ -148,11 +137,7 @@ def main(argv=None):
         for kind, seeds in [(k, grid_seeds) for k in settings] + [(k, mixed_seeds) for k in MIXED]
         for s in seeds
     ]
-    if args.jobs == 1:
-        outs = [_one(j) for j in jobs]
-    else:
-        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-            outs = pool.map(_one, jobs, chunksize=1)
+    outs = map_jobs(_one, jobs, args.jobs)
     results = {}
     for (kind, s, _, variant), o in zip(jobs, outs):
         results.setdefault(f"{variant}/{kind}", []).append({"seed": s, **o})
