@@ -124,7 +124,8 @@ __all__ = ["RECOVER_GRID_VERSION", "GridRecovery", "plot_grid", "recover_grid"]
 #     (``rescan_partial``); identical to 10 whenever the first pass finds a cliff on every
 #     axis or on none.
 # 12: the rescans repeat while any axis gains cliffs (``regrow="any"``), not only when one
-#     gains its first.
+#     gains its first; a rounded axis's rounding-edge steps are dropped after every pass
+#     (before, only at the end, so one could open version 11's partial rescans).
 RECOVER_GRID_VERSION = 12
 
 
@@ -1202,7 +1203,20 @@ def recover_grid(
         ),
     )
     all_views = [dict(_views(u, i, num_slabs, skip[i])) for i in range(d)]
-    results = [_recover_axis(all_views[i], u[:, i], i, **axis_kw) for i in range(d)]
+
+    def axis_pass(i, views, kw):
+        kept, rejected, is_failed, lo, hi = _recover_axis(views, u[:, i], i, **kw)
+        if resolution[i] > 0 and distinct[i] > _DISCRETE_VALUES:
+            # a rounded continuous axis: its outermost rounding cells hold only the part of
+            # the support they overlap, a step one resolution from each edge, not a cliff
+            # (dropped after every pass, so it cannot open the rescans either)
+            r = resolution[i] / std[i]
+            edge = [q for q in kept if q[0] - lo < r or hi - q[0] < r]
+            kept = [q for q in kept if q not in edge]
+            is_failed = is_failed or (num_cells is not None and bool(edge))
+        return kept, rejected, is_failed, lo, hi
+
+    results = [axis_pass(i, all_views[i], axis_kw) for i in range(d)]
     first_kw = axis_kw
     rescan_kw = {
         **axis_kw,
@@ -1240,14 +1254,13 @@ def recover_grid(
         # cliff (perhaps smooth and dependent on this one, e.g. a banana) have conditional
         # shapes that the shared-shape jump test misfits in the segment scans' wide windows.
         results = [
-            _recover_axis(
-                {k: v for k, v in all_views[i].items() if k < 0 or k == _CELLS_VIEW or found[k]},
-                u[:, i],
+            axis_pass(
                 i,
-                **rescan_kw,
+                {k: v for k, v in all_views[i].items() if k < 0 or k == _CELLS_VIEW or found[k]},
+                rescan_kw,
             )
             if found[i]
-            else _recover_axis(all_views[i], u[:, i], i, **first_kw)
+            else axis_pass(i, all_views[i], first_kw)
             for i in range(d)
         ]
         if regrow == "any":  # some axis has more cliffs than in the cells just used
@@ -1258,13 +1271,6 @@ def recover_grid(
         kept, rejected, is_failed, lo, hi = results[i]
         views = all_views[i]
         support[i] = (lo, hi)
-        if resolution[i] > 0 and distinct[i] > _DISCRETE_VALUES:
-            # a rounded continuous axis: its outermost rounding cells hold only the part of
-            # the support they overlap, a step one resolution from each edge, not a cliff
-            r = resolution[i] / std[i]
-            edge = [q for q in kept if q[0] - lo < r or hi - q[0] < r]
-            kept = [q for q in kept if q not in edge]
-            is_failed = is_failed or (num_cells is not None and bool(edge))
         if is_failed:
             failed.append(i)
         unc = []

@@ -523,3 +523,15 @@ def test_rescans_repeat_while_an_axis_gains_cliffs():
     assert acc > metrics.quantized_cell_accuracy(old.cells(z), ds.cells).accuracy + 0.5
     with pytest.raises(ValueError, match="regrow must be"):
         recover_grid(z, regrow="always")
+
+
+def test_rounding_edge_step_does_not_open_the_rescans():
+    """Rounded real data (scikit-learn's bundled breast-cancer table, 8 columns): a step one
+    resolution from a support edge is a rounding artifact, dropped after the first pass, so
+    it no longer opens the partial rescans (which then found a cliff on column 7)."""
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    x = sklearn_datasets.load_breast_cancer().data[:, :8]
+    g = recover_grid(x, num_bootstrap=0)
+    first = recover_grid(x, num_bootstrap=0, num_iterations=0)
+    assert g.num_cells == first.num_cells == (1,) * 8 and g.holds is False
+    assert np.all(g.resolution > 0)  # every column was spread over its rounding
