@@ -1217,13 +1217,12 @@ def recover_grid(
         return kept, rejected, is_failed, lo, hi
 
     results = [axis_pass(i, all_views[i], axis_kw) for i in range(d)]
-    first_kw = axis_kw
     rescan_kw = {
         **axis_kw,
         "refine_segments": True,
         "extra_scales": segment_scales,
         "test_scan": test_scan,
-        "test_scan_windows": tuple(float(w) for w in test_scan_windows),
+        "test_scan_windows": test_scan_windows,
         "test_scan_place_window": test_scan_place_window,
     }
     iteration, grown = 0, False
@@ -1232,8 +1231,8 @@ def recover_grid(
         # Condition on the recovered cells of the other axes: slabs that follow the grid
         # show each conditional cliff at full contrast (quantile slabs mix cells).
         iteration += 1
-        found = [len(r[0]) > 0 for r in results]
         counts = [len(r[0]) for r in results]
+        found = [c > 0 for c in counts]
         if not any(found) or (not rescan_partial and not all(found)):
             break
         cells = np.stack(
@@ -1260,13 +1259,12 @@ def recover_grid(
                 rescan_kw,
             )
             if found[i]
-            else axis_pass(i, all_views[i], first_kw)
+            else axis_pass(i, all_views[i], axis_kw)
             for i in range(d)
         ]
-        if regrow == "any":  # some axis has more cliffs than in the cells just used
-            grown = any(len(r[0]) > c for r, c in zip(results, counts))
-        else:  # some axis has its first cliff
-            grown = any(len(r[0]) > 0 and not f for r, f in zip(results, found))
+        # "any": some axis has more cliffs than in the cells just used; "first": some axis
+        # has its first cliff
+        grown = any(len(r[0]) > c and (regrow == "any" or c == 0) for r, c in zip(results, counts))
     for i in range(d):
         kept, rejected, is_failed, lo, hi = results[i]
         views = all_views[i]
