@@ -1,4 +1,4 @@
-"""recover_grid wall time: the defaults (version 12) against earlier versions, interleaved.
+"""recover_grid wall time: the defaults (version 13) against earlier versions, interleaved.
 
 Run:
     python -m benchmarks.grid_recovery --out benchmarks/results/grid_recovery_cpu.json
@@ -9,7 +9,8 @@ With `--num_samples` above 5000 the defaults' windows shrink like (n/5000)^(-1/3
 10), and a further setting, the fixed windows of version 9, is timed beside them. Versions
 10 (rescans only when every axis has a first-pass cliff; version 11 rescans when one has)
 and 11 (rescans repeated only when an axis gets its first cliff; version 12 while any axis
-gains cliffs) are timed beside the defaults everywhere.
+gains cliffs) and 12 (first-pass strength limit 2; 3 in version 13) are timed beside the
+defaults everywhere.
 
 Inputs (n = 5000, float64, `num_bootstrap=0` as the experiments call it): the true latents
 of `make_synthetic(seed)` (a 4x4 grid), the same under exp(z/2) (a warped grid), a
@@ -43,16 +44,18 @@ from qdjax import data
 from qdjax.identifiability import RECOVER_GRID_VERSION, recover_grid
 
 FIXED = "fixed windows (version 9)"
-DEFAULTS = "defaults (version 12)"
+DEFAULTS = "defaults (version 13)"
 SETTINGS = {
     DEFAULTS: {},
-    "version 11": {"regrow": "first"},
-    "version 10": {"rescan_partial": False, "regrow": "first"},
+    "version 12": {"first_pass_min_strength": 2.0},
+    "version 11": {"regrow": "first", "first_pass_min_strength": 2.0},
+    "version 10": {"rescan_partial": False, "regrow": "first", "first_pass_min_strength": 2.0},
     "round 7": {
         "test_scan_place_window": None,
         "scale_check_ratio": None,
         "rescan_partial": False,
         "regrow": "first",
+        "first_pass_min_strength": 2.0,
     },
     "round 5": {
         "jump_test": "shared-quadratic",
@@ -60,6 +63,7 @@ SETTINGS = {
         "scale_check_ratio": None,
         "rescan_partial": False,
         "regrow": "first",
+        "first_pass_min_strength": 2.0,
     },
 }
 
@@ -108,6 +112,7 @@ def main(argv=None) -> int:
             "case": case,
             "median_s": med,
             "cells": cells,
+            "ratio_defaults_over_version12": med[DEFAULTS] / med["version 12"],
             "ratio_defaults_over_version11": med[DEFAULTS] / med["version 11"],
             "ratio_defaults_over_version10": med[DEFAULTS] / med["version 10"],
             "ratio_defaults_over_round7": med[DEFAULTS] / med["round 7"],

@@ -55,8 +55,14 @@ MIXED = (
 )
 VARIANTS = {
     "defaults": {},
-    "version 11 (regrow first)": {"regrow": "first"},
-    "version 10 (no partial rescans)": {"rescan_partial": False, "regrow": "first"},
+    "strength 3 in every pass": {"min_strength": 3.0},
+    "version 12 (first-pass strength 2)": {"first_pass_min_strength": 2.0},
+    "version 11 (regrow first)": {"regrow": "first", "first_pass_min_strength": 2.0},
+    "version 10 (no partial rescans)": {
+        "rescan_partial": False,
+        "regrow": "first",
+        "first_pass_min_strength": 2.0,
+    },
 }
 
 

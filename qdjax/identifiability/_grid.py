@@ -126,7 +126,9 @@ __all__ = ["RECOVER_GRID_VERSION", "GridRecovery", "plot_grid", "recover_grid"]
 # 12: the rescans repeat while any axis gains cliffs (``regrow="any"``), not only when one
 #     gains its first; a rounded axis's rounding-edge steps are dropped after every pass
 #     (before, only at the end, so one could open version 11's partial rescans).
-RECOVER_GRID_VERSION = 12
+# 13: ``first_pass_min_strength`` 3 (was ``min_strength``, 2): false cliffs on about one
+#     smooth sample in 15 (round 16).
+RECOVER_GRID_VERSION = 13
 
 
 @dataclasses.dataclass(frozen=True)
@@ -919,6 +921,7 @@ def recover_grid(
     null_quantile: float = 0.95,
     max_smooth_pvalue: float = 1e-4,
     min_strength: float = 2.0,
+    first_pass_min_strength: float = 3.0,
     num_bootstrap: int = 20,
     refine_segments: bool = False,
     num_iterations: int = 1,
@@ -964,7 +967,15 @@ def recover_grid(
         density at this level (chi-square over the slabs of its view). 1e-4 was selected on
         tuning seeds 0-13: at 1e-3 smooth densities got about one false cliff in 8 samples.
       min_strength: minimum scan statistic over the noise floor for a detection (a margin
-        over the floor against the many (view, scale, position) comparisons).
+        over the floor against the many (view, scale, position) comparisons) in the
+        rescans; the first pass uses ``first_pass_min_strength``.
+      first_pass_min_strength: ``min_strength`` of the first pass, which sees no grid yet.
+        3 since round 16 (version 13; ``min_strength`` before): 25 draws of each smooth
+        density instead of 4 showed that at 2 the first pass's marginal view put a false
+        cliff on about one smooth 2-D sample in 15 (10-13 of 200 per floor seed), which
+        then opened the rescans; at 3, 0-1 of 200 with as many tuning pairs at target:
+        the grid-conditioned rescans, not the first pass, find the weak cliffs of a grid
+        (experiments/synthetic/results/grid_recovery.tuning_r16.md).
       num_bootstrap: bootstrap resamples for the threshold uncertainty (0 = none, NaN).
       refine_segments: also rescan each segment between found cliffs in the first pass
         (floor resampled on the segment, wider windows `segment_scales`, strength above
@@ -1115,6 +1126,12 @@ def recover_grid(
     ):
         if not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    for name, value in (
+        ("min_strength", min_strength),
+        ("first_pass_min_strength", first_pass_min_strength),
+    ):
+        if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     if not 0 < null_quantile < 1:
         raise ValueError(f"null_quantile must be in (0, 1); got {null_quantile}")
     if not 0 < max_rank_correlation <= 1:
@@ -1216,7 +1233,8 @@ def recover_grid(
             is_failed = is_failed or (num_cells is not None and bool(edge))
         return kept, rejected, is_failed, lo, hi
 
-    results = [axis_pass(i, all_views[i], axis_kw) for i in range(d)]
+    first_kw = {**axis_kw, "min_strength": first_pass_min_strength}
+    results = [axis_pass(i, all_views[i], first_kw) for i in range(d)]
     rescan_kw = {
         **axis_kw,
         "refine_segments": True,

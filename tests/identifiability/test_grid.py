@@ -457,9 +457,15 @@ def test_large_dependent_smooth_sample_has_no_interior_cliffs(kind):
     g = recover_grid(x, num_bootstrap=0)
     assert [t.size for t in g.thresholds] == [0, 0] and g.holds is False
     np.testing.assert_allclose(g.tolerance["window_factor"], 8 ** (-1 / 3))
-    # version 9: fixed windows, rescans only with a cliff on every axis, no regrowth
+    # version 9: fixed windows, rescans only with a cliff on every axis, no regrowth, the
+    # first pass's strength limit 2
     fixed = recover_grid(
-        x, num_bootstrap=0, window_reference_n=None, rescan_partial=False, regrow="first"
+        x,
+        num_bootstrap=0,
+        window_reference_n=None,
+        rescan_partial=False,
+        regrow="first",
+        first_pass_min_strength=2.0,
     )
     assert sum(t.size for t in fixed.thresholds) >= 3  # the version-9 failure this fixes
     if kind == "banana":
@@ -485,7 +491,7 @@ def test_axis_without_first_pass_cliff_still_gets_the_grid_conditioned_rescans()
     axis was then rescanned on the grid's cells (0.03 cell accuracy here); rescanning as
     soon as one axis has a cliff recovers the whole grid."""
     ds = data.make_synthetic(5, 5000, num_latents=5, cells_per_dim=3)
-    old = recover_grid(ds.z, num_bootstrap=0, rescan_partial=False)
+    old = recover_grid(ds.z, num_bootstrap=0, rescan_partial=False, first_pass_min_strength=2.0)
     assert min(t.size for t in old.thresholds) == 0  # the gate this test is about was shut
     g = recover_grid(ds.z, num_bootstrap=0)
     assert g.num_cells == (3,) * 5 and g.holds is True
@@ -515,7 +521,7 @@ def test_rescans_repeat_while_an_axis_gains_cliffs():
     ds = data.make_synthetic(1, 5000, cells_per_dim=6)
     z = ds.z.astype(np.float64)
     true = np.asarray(ds.density.edges[0])[1]  # the outermost interior cliff of axis 0
-    old = recover_grid(z, num_bootstrap=0, regrow="first")
+    old = recover_grid(z, num_bootstrap=0, regrow="first", first_pass_min_strength=2.0)
     new = recover_grid(z, num_bootstrap=0)
     assert np.min(np.abs(old.thresholds[0] - true)) > 0.1 * z[:, 0].std()
     assert np.min(np.abs(new.thresholds[0] - true)) < 0.02 * z[:, 0].std()
