@@ -577,11 +577,24 @@ def _restrict(views, lo, hi):
 
 
 def _scan(
-    views, lo, hi, *, scales, grid_size, num_null, null_quantile, rng, rank, cache, marginal=()
+    views,
+    lo,
+    hi,
+    *,
+    scales,
+    grid_size,
+    num_null,
+    null_quantile,
+    rng,
+    rank,
+    cache,
+    marginal=(),
+    weights=None,
 ):
     """Strength `max Q / floor` over views and scales at `grid_size` positions in `[lo, hi]`.
 
-    `marginal`: more (wider) half-widths scanned in the marginal view only.
+    `marginal`: more (wider) half-widths scanned in the marginal view only. `weights`: per
+    view id, a factor on its strengths (missing = 1).
 
     Returns positions, strengths, and for each position the winning view and its window
     half-width in standardized units.
@@ -600,6 +613,8 @@ def _scan(
             t, a, b, ok = _windows(r, w, marg, lo, hi, rank)
             q = _q(slabs, t, a, b, ok)
             s = q / _floor(sizes, r, w, lo, hi, rank, rng, num_null, null_quantile, cache)
+            if weights is not None:
+                s = s * weights.get(vid, 1.0)
             better = s > best
             best = np.where(better, s, best)
             best_w = np.where(better, 0.5 * (b - a), best_w)
@@ -835,13 +850,14 @@ def _recover_axis(
     scale_check_ratio=None,
     test_scan_place_window=None,
     marginal_scales=(),
+    view_weights=None,
 ):
     """Cliffs of one axis: scan, candidates, tests; `(kept, rejected, failed, lo, hi)`."""
     lo, hi = float(x.min()), float(x.max())
     scale_check = (scale_check_pvalue, scale_check_ratio)
     floor = 0.0 if num_cells is not None else min_strength
     t, strength, width, view = _scan(
-        views, lo, hi, scales=scales, marginal=marginal_scales, **scan_kw
+        views, lo, hi, scales=scales, marginal=marginal_scales, weights=view_weights, **scan_kw
     )
     cands = _candidates(t, strength, width, min_strength=floor)
     recs = _evaluate(cands, t, strength, width, view, views, lo, hi, kernel, jump_window)
@@ -1130,8 +1146,8 @@ def recover_grid(
         ("min_strength", min_strength),
         ("first_pass_min_strength", first_pass_min_strength),
     ):
-        if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+        if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
     if not 0 < null_quantile < 1:
         raise ValueError(f"null_quantile must be in (0, 1); got {null_quantile}")
     if not 0 < max_rank_correlation <= 1:
@@ -1235,6 +1251,10 @@ def recover_grid(
 
     first_kw = {**axis_kw, "min_strength": first_pass_min_strength}
     results = [axis_pass(i, all_views[i], first_kw) for i in range(d)]
+    # a cliff-less axis's rescan holds the views of its first pass to the first pass's limit
+    # (their strengths scaled by min_strength / first_pass_min_strength); only the new
+    # grid-aligned view is read at ``min_strength``
+    old_views = [{k: min_strength / first_pass_min_strength for k in views} for views in all_views]
     rescan_kw = {
         **axis_kw,
         "refine_segments": True,
@@ -1277,7 +1297,7 @@ def recover_grid(
                 rescan_kw,
             )
             if found[i]
-            else axis_pass(i, all_views[i], axis_kw)
+            else axis_pass(i, all_views[i], {**axis_kw, "view_weights": old_views[i]})
             for i in range(d)
         ]
         # "any": some axis has more cliffs than in the cells just used; "first": some axis
