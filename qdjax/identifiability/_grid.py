@@ -24,7 +24,10 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
 4. **Noise floor by resampling.** The same statistic on flat samples of the same slab sizes on
    the same support (`num_null` replicates); its `null_quantile` quantile of `max_t Q(t)` is
    the floor of each (view, scale). A candidate's strength is `max Q / floor` over views and
-   scales; strength > 1 is a detection.
+   scales; a detection needs a margin over the floor against the many (view, scale,
+   position) comparisons: strength > ``first_pass_min_strength`` (3) in this first pass,
+   which sees no grid yet, > ``min_strength`` (2) in the rescans of step 7 (version 13;
+   before, 2 in both: about one smooth 2-D sample in 15 got a false first-pass cliff).
 5. **Jump vs smooth slope.** A jump's one-sided density difference
    :math:`\hat\Delta_w = n_R/(N w_R) - n_L/(N w_L)` stays at the jump height whatever `w`
    (its KDE-derivative peak grows like 1/h), a smooth slope's shrinks like :math:`w p'`.
@@ -63,7 +66,8 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
    Since version 11 (``rescan_partial``) this runs as soon as one axis has a cliff (before,
    only when every axis had one: in 5-D half the samples had an axis without a first-pass
    cliff and got no rescan at all); an axis still without a cliff is rescanned with the
-   first pass's narrow windows only, the grid-aligned slabs as one more view. Since version
+   first pass's narrow windows only, the grid-aligned slabs as one more view (its
+   first-pass views still held to the first pass's strength limit). Since version
    12 (``regrow="any"``) the rescans repeat while some axis gains cliffs (at most `d` more
    times; version 11: only when an axis gained its first), since each axis was rescanned on
    the cells the others had *before* the rescan: a conditional cliff that shows only
@@ -985,13 +989,18 @@ def recover_grid(
       min_strength: minimum scan statistic over the noise floor for a detection (a margin
         over the floor against the many (view, scale, position) comparisons) in the
         rescans; the first pass uses ``first_pass_min_strength``.
-      first_pass_min_strength: ``min_strength`` of the first pass, which sees no grid yet.
-        3 since round 16 (version 13; ``min_strength`` before): 25 draws of each smooth
-        density instead of 4 showed that at 2 the first pass's marginal view put a false
-        cliff on about one smooth 2-D sample in 15 (10-13 of 200 per floor seed), which
-        then opened the rescans; at 3, 0-1 of 200 with as many tuning pairs at target:
-        the grid-conditioned rescans, not the first pass, find the weak cliffs of a grid
-        (experiments/synthetic/results/grid_recovery.tuning_r16.md).
+      first_pass_min_strength: ``min_strength`` of the first pass, which sees no grid yet;
+        the rescan of an axis that is still without a cliff holds the views of its first
+        pass (marginal, quantile slabs) to this limit too, and reads only the new
+        grid-aligned view at ``min_strength``. 3 since round 16 (version 13; before,
+        ``min_strength`` everywhere): 25 draws of each smooth density instead of 4 showed
+        that at 2 the first pass's marginal view put a false cliff on about one smooth 2-D
+        sample in 15 (10-13 of 200 per floor seed), which then opened the rescans; at 3 in
+        the first pass, 0-3 of 200 (the 3: one draw of the sinh/sin warp, whose narrow smooth
+        bumps are outside what the tests can tell from steps) with as many tuning pairs at
+        target; 3 in every pass lost 9 of 10 five-axis grids, whose cliff-less axes are found
+        through the grid-aligned view (experiments/synthetic/results/
+        grid_recovery.tuning_r16*.md, partial_grids.tuning_r16*.md).
       num_bootstrap: bootstrap resamples for the threshold uncertainty (0 = none, NaN).
       refine_segments: also rescan each segment between found cliffs in the first pass
         (floor resampled on the segment, wider windows `segment_scales`, strength above
