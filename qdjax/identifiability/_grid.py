@@ -66,8 +66,7 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
    Since version 11 (``rescan_partial``) this runs as soon as one axis has a cliff (before,
    only when every axis had one: in 5-D half the samples had an axis without a first-pass
    cliff and got no rescan at all); an axis still without a cliff is rescanned with the
-   first pass's narrow windows only, the grid-aligned slabs as one more view (its
-   first-pass views still held to the first pass's strength limit). Since version
+   first pass's narrow windows only, the grid-aligned slabs as one more view. Since version
    12 (``regrow="any"``) the rescans repeat while some axis gains cliffs (at most `d` more
    times; version 11: only when an axis gained its first), since each axis was rescanned on
    the cells the others had *before* the rescan: a conditional cliff that shows only
@@ -593,12 +592,10 @@ def _scan(
     rank,
     cache,
     marginal=(),
-    weights=None,
 ):
     """Strength `max Q / floor` over views and scales at `grid_size` positions in `[lo, hi]`.
 
-    `marginal`: more (wider) half-widths scanned in the marginal view only. `weights`: per
-    view id, a factor on its strengths (missing = 1).
+    `marginal`: more (wider) half-widths scanned in the marginal view only.
 
     Returns positions, strengths, and for each position the winning view and its window
     half-width in standardized units.
@@ -617,8 +614,6 @@ def _scan(
             t, a, b, ok = _windows(r, w, marg, lo, hi, rank)
             q = _q(slabs, t, a, b, ok)
             s = q / _floor(sizes, r, w, lo, hi, rank, rng, num_null, null_quantile, cache)
-            if weights is not None:
-                s = s * weights.get(vid, 1.0)
             better = s > best
             best = np.where(better, s, best)
             best_w = np.where(better, 0.5 * (b - a), best_w)
@@ -854,14 +849,13 @@ def _recover_axis(
     scale_check_ratio=None,
     test_scan_place_window=None,
     marginal_scales=(),
-    view_weights=None,
 ):
     """Cliffs of one axis: scan, candidates, tests; `(kept, rejected, failed, lo, hi)`."""
     lo, hi = float(x.min()), float(x.max())
     scale_check = (scale_check_pvalue, scale_check_ratio)
     floor = 0.0 if num_cells is not None else min_strength
     t, strength, width, view = _scan(
-        views, lo, hi, scales=scales, marginal=marginal_scales, weights=view_weights, **scan_kw
+        views, lo, hi, scales=scales, marginal=marginal_scales, **scan_kw
     )
     cands = _candidates(t, strength, width, min_strength=floor)
     recs = _evaluate(cands, t, strength, width, view, views, lo, hi, kernel, jump_window)
@@ -989,18 +983,18 @@ def recover_grid(
       min_strength: minimum scan statistic over the noise floor for a detection (a margin
         over the floor against the many (view, scale, position) comparisons) in the
         rescans; the first pass uses ``first_pass_min_strength``.
-      first_pass_min_strength: ``min_strength`` of the first pass, which sees no grid yet;
-        the rescan of an axis that is still without a cliff holds the views of its first
-        pass (marginal, quantile slabs) to this limit too, and reads only the new
-        grid-aligned view at ``min_strength``. 3 since round 16 (version 13; before,
-        ``min_strength`` everywhere): 25 draws of each smooth density instead of 4 showed
-        that at 2 the first pass's marginal view put a false cliff on about one smooth 2-D
-        sample in 15 (10-13 of 200 per floor seed), which then opened the rescans; at 3 in
-        the first pass, 0-3 of 200 (the 3: one draw of the sinh/sin warp, whose narrow smooth
-        bumps are outside what the tests can tell from steps) with as many tuning pairs at
-        target; 3 in every pass lost 9 of 10 five-axis grids, whose cliff-less axes are found
-        through the grid-aligned view (experiments/synthetic/results/
-        grid_recovery.tuning_r16*.md, partial_grids.tuning_r16*.md).
+      first_pass_min_strength: ``min_strength`` of the first pass, which sees no grid yet.
+        3 since round 16 (version 13; before, ``min_strength`` everywhere): 25 draws of each
+        smooth density instead of 4 showed that at 2 the first pass's marginal view put a
+        false cliff on about one smooth 2-D sample in 15 (10-13 of 200 per floor seed),
+        which then opened the rescans; at 3 in the first pass, 0-3 of 200 (the 3: one draw
+        of the sinh/sin warp, whose narrow smooth bumps are outside what the tests can tell
+        from steps) with as many tuning pairs at target; 3 in every pass lost 9 of 10
+        five-axis grids, whose cliff-less axes the rescans find at the lower limit; holding
+        a cliff-less axis's first-pass views to 3 in the rescans too changed no tuning
+        number and lost a 5-D grid (the benchmark's seed 600), so it was dropped
+        (experiments/synthetic/results/grid_recovery.tuning_r16*.md,
+        partial_grids.tuning_r16*.md).
       num_bootstrap: bootstrap resamples for the threshold uncertainty (0 = none, NaN).
       refine_segments: also rescan each segment between found cliffs in the first pass
         (floor resampled on the segment, wider windows `segment_scales`, strength above
@@ -1260,10 +1254,6 @@ def recover_grid(
 
     first_kw = {**axis_kw, "min_strength": first_pass_min_strength}
     results = [axis_pass(i, all_views[i], first_kw) for i in range(d)]
-    # a cliff-less axis's rescan holds the views of its first pass to the first pass's limit
-    # (their strengths scaled by min_strength / first_pass_min_strength); only the new
-    # grid-aligned view is read at ``min_strength``
-    old_views = [{k: min_strength / first_pass_min_strength for k in views} for views in all_views]
     rescan_kw = {
         **axis_kw,
         "refine_segments": True,
@@ -1306,7 +1296,7 @@ def recover_grid(
                 rescan_kw,
             )
             if found[i]
-            else axis_pass(i, all_views[i], {**axis_kw, "view_weights": old_views[i]})
+            else axis_pass(i, all_views[i], axis_kw)
             for i in range(d)
         ]
         # "any": some axis has more cliffs than in the cells just used; "first": some axis
