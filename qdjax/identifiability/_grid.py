@@ -580,18 +580,7 @@ def _restrict(views, lo, hi):
 
 
 def _scan(
-    views,
-    lo,
-    hi,
-    *,
-    scales,
-    grid_size,
-    num_null,
-    null_quantile,
-    rng,
-    rank,
-    cache,
-    marginal=(),
+    views, lo, hi, *, scales, grid_size, num_null, null_quantile, rng, rank, cache, marginal=()
 ):
     """Strength `max Q / floor` over views and scales at `grid_size` positions in `[lo, hi]`.
 
