@@ -132,3 +132,36 @@ def test_more_bad_input_is_one_line(tmp_path, capsys):
     # values that overflow the statistics
     huge = _write(tmp_path / "h.csv", ["a", "b"], [[f"{1e160 * (1 + i)}", "1"] for i in range(300)])
     assert "rescale" in _error_of(capsys, [f"--csv={huge}", "--columns=a", out])
+
+
+def test_power_table_finds_a_clear_step_and_nothing_on_a_flat_column(tmp_path):
+    """`experiments.find_cliffs.power` on a 5:1 step at n = 3000 (two draws) and the flat
+    column of the same size: the step is found where the flat column gets nothing."""
+    from experiments.find_cliffs import power
+
+    out = tmp_path / "power"
+    power.main(["--ratios=5", "--sizes=3000", "--draws=0-1", "--jobs=1", f"--out={out}"])
+    res = json.load(open(f"{out}.json"))["results"]
+    assert sum(o["exact"] for o in res["5/3000"]) >= 1
+    assert all(o["cliffs"] == 0 for o in res["1/3000"])
+    assert "| 1 (flat) | 0/2 false |" in open(f"{out}.md").read()
+    col = power.step_column(3.0, 4000, 0)
+    # the sample follows the planted density: 3 / 3.6 of the rows left of the cliff
+    assert abs(np.mean(col < 1.0) - 3.0 / 3.6) < 0.02 and col.min() >= 0 and col.max() < 1.6
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--ratios=0.5"], "--ratios must be density ratios >= 1"),
+        (["--sizes=100"], "--sizes must be >= 200"),
+        (["--options=[1]"], "--options must be a JSON object"),
+        (['--options={"bogus": 1}'], "recover_grid rejected --options"),
+    ],
+)
+def test_power_bad_flags_are_one_line(tmp_path, capsys, args, match):
+    from experiments.find_cliffs import power
+
+    with pytest.raises(SystemExit) as e:
+        power.main([*args, f"--out={tmp_path / 'p'}"])
+    assert match in str(e.value) and "\n" not in str(e.value)

@@ -9,6 +9,8 @@ column of the same n (ratio 1: every cliff there is false). Writes `<out>.md` an
 `<out>.json` with provenance:
 
     python -m experiments.find_cliffs.power --out=experiments/find_cliffs/results/power
+    python -m experiments.find_cliffs.power --options='{"first_pass_min_strength": 2.0}' \
+        --out=experiments/find_cliffs/results/power_v12      # recover_grid version 12
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ def step_column(ratio: float, n: int, seed: int, right_width: float = 0.6) -> np
 def _one(job):
     from qdjax import identifiability
 
-    ratio, n, seed, right_width = job
-    g = identifiability.recover_grid(step_column(ratio, n, seed, right_width), num_bootstrap=0)
+    ratio, n, seed, right_width, options = job
+    x = step_column(ratio, n, seed, right_width)
+    g = identifiability.recover_grid(x, **{"num_bootstrap": 0, **options})
     t = g.thresholds[0]
     return {"cliffs": int(t.size), "exact": bool(t.size == 1 and abs(t[0] - 1.0) < 0.05)}
 
@@ -56,6 +59,7 @@ def main(argv=None) -> None:
     p.add_argument("--sizes", default="500,1000,3000,10000", help="rows per column")
     p.add_argument("--draws", default="0-19", help="draw seeds, e.g. '0-19'")
     p.add_argument("--right_width", type=float, default=0.6)
+    p.add_argument("--options", default="{}", help="JSON dict of recover_grid keyword arguments")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", default="experiments/find_cliffs/results/power")
     args = p.parse_args(argv)
@@ -69,8 +73,20 @@ def main(argv=None) -> None:
         sys.exit(f"error: --right_width must be in (0, 10]; got {args.right_width}")
     if args.jobs < 1:
         sys.exit(f"error: --jobs must be >= 1; got {args.jobs}")
+    try:
+        options = json.loads(args.options)
+        if not isinstance(options, dict):
+            raise ValueError
+    except ValueError:
+        sys.exit(
+            f"error: --options must be a JSON object of keyword arguments; got {args.options!r}"
+        )  # noqa: E501
+    try:  # a bad option fails here in one line, not in a worker's traceback
+        _one((2.0, 200, 0, args.right_width, options))
+    except (TypeError, ValueError) as e:
+        sys.exit(f"error: recover_grid rejected --options: {e}")
     cases = [(r, n) for r in [1.0, *ratios] for n in sizes]
-    jobs = [(r, n, s, args.right_width) for r, n in cases for s in draws]
+    jobs = [(r, n, s, args.right_width, options) for r, n in cases for s in draws]
     outs = iter(map_jobs(_one, jobs, args.jobs))
     table = {f"{r:g}/{n}": [next(outs) for _ in draws] for r, n in cases}
     head = _cli.provenance("experiments.find_cliffs.power", argv)
@@ -78,8 +94,9 @@ def main(argv=None) -> None:
         f"<!-- {head} -->",
         "",
         f"One column, a cliff at 1 between `[0, 1)` and `[1, {1 + args.right_width:g})` with "
-        f"density ratio r, {len(draws)} draws per cell: draws where `recover_grid` finds "
-        "exactly that cliff (within 0.05); r = 1 (a flat column): draws with any cliff (false).",
+        f"density ratio r, {len(draws)} draws per cell, recover_grid options "
+        f"{json.dumps(options)}: draws where it finds exactly that cliff (within 0.05); "
+        "r = 1 (a flat column): draws with any cliff (false).",
         "",
         "| density ratio r | " + " | ".join(f"n = {n}" for n in sizes) + " |",
         "|---" * (len(sizes) + 1) + "|",
