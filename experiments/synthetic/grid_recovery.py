@@ -255,15 +255,21 @@ def _target(name):
     return TARGETS.get(name, TARGETS["warp"] if name.startswith("warp") else None)
 
 
-def smooth_false_cliffs(options, draws=range(1000, 1004)):
-    """Interior cliffs found on each smooth density, summed over the draws."""
+def smooth_false_cliffs(options, draws=range(1000, 1004), num_samples=5000):
+    """Interior cliffs found on each smooth density, summed over the draws.
+
+    Each draw has 5000 rows; a smaller `num_samples` keeps its first rows, a larger one
+    stacks draws `[r, k]` for k = 1, 2, ... (independent rows of the same density).
+    """
     out = {}
     for name, sample in SMOOTH.items():
         count = 0
         for r in draws:
-            g = identifiability.recover_grid(
-                sample(np.random.default_rng(r)), num_bootstrap=0, **options
-            )
+            parts = [sample(np.random.default_rng(r))]
+            while sum(p.shape[0] for p in parts) < num_samples:
+                parts.append(sample(np.random.default_rng([r, len(parts)])))
+            z = np.concatenate(parts)[:num_samples]
+            g = identifiability.recover_grid(z, num_bootstrap=0, **options)
             count += sum(t.size for t in g.thresholds)
         out[name] = count
     return out
@@ -286,7 +292,7 @@ def _tune_one(options, seeds, num_samples, smooth_draws=range(1000, 1004), max_s
             acc[c] = metrics.quantized_cell_accuracy(g.cells(x), ds.cells).accuracy
             hits[c] += int(acc[c] >= _target(c))
         per_seed[seed] = acc
-    smooth = smooth_false_cliffs(options, draws=smooth_draws)
+    smooth = smooth_false_cliffs(options, draws=smooth_draws, num_samples=num_samples)
     constrained = sum(v for k, v in smooth.items() if "stress" not in k)
     return {
         "options": options,
@@ -473,12 +479,13 @@ def main(argv=None):
             "feasible": feasible,
         }
     if args.smooth:
-        smooth = smooth_false_cliffs(options, draws=smooth_draws)
+        smooth = smooth_false_cliffs(options, draws=smooth_draws, num_samples=args.num_samples)
         out["smooth_false_cliffs"] = smooth
         out["smooth_draws"] = smooth_draws
         lines += [
             "",
-            f"Interior cliffs found on smooth densities (d = 2, n = 5000, {len(smooth_draws)} "
+            f"Interior cliffs found on smooth densities (d = 2, n = {args.num_samples}, "
+            f"{len(smooth_draws)} "
             f"draws each, {smooth_draws[0]}-{smooth_draws[-1]}; must be 0):",
             "",
             "| density | false cliffs |",

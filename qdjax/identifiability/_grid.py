@@ -940,6 +940,7 @@ def recover_grid(
     max_rank_correlation: float = 0.9,
     max_tied_fraction: float = 0.01,
     window_reference_n: int | None = 5000,
+    grow_windows: bool = False,
     marginal_scales: Sequence[float] = (),
     rescan_partial: bool = True,
     regrow: str = "any",
@@ -1188,6 +1189,8 @@ def recover_grid(
         raise ValueError(f"axes {np.flatnonzero(const).tolist()} are constant; drop them")
     # windows shrink like n^(-1/3) above the size they were selected at (see the docstring)
     factor = 1.0 if window_reference_n is None else min(1.0, (n / window_reference_n) ** (-1 / 3))
+    if grow_windows and window_reference_n is not None:
+        factor = (n / window_reference_n) ** (-1 / 3)
     scales = tuple(factor * s for s in scales)
     segment_scales = tuple(factor * float(s) for s in segment_scales)
     test_scan_windows = tuple(factor * float(w) for w in test_scan_windows)
