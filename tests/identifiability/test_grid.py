@@ -50,7 +50,6 @@ def test_smooth_density_has_no_interior_cliffs(density):
     assert all(t.size == 0 for t in g.thresholds)
 
 
-
 @pytest.mark.parametrize("draw, kind", [(2007, "gaussian"), (2015, "banana")])
 def test_first_pass_noise_does_not_read_as_a_cliff(draw, kind):
     """Version 12 found a cliff on these smooth samples (draws of the round-16 tuning set):
@@ -510,6 +509,12 @@ def test_windows_unchanged_up_to_the_reference_size():
     # a smaller reference shrinks the windows of the same sample: (3000 / 1000)^(-1/3)
     c = recover_grid(z, num_bootstrap=0, window_reference_n=1000)
     np.testing.assert_allclose(c.tolerance["scales"], np.array([0.04, 0.08, 0.16]) * 3 ** (-1 / 3))
+    # grow_windows widens them below the reference, (3000 / 5000)^(-1/3)
+    w = recover_grid(z, num_bootstrap=0, grow_windows=True)
+    np.testing.assert_allclose(w.tolerance["window_factor"], 0.6 ** (-1 / 3))
+    np.testing.assert_allclose(
+        w.tolerance["scales"], np.array([0.04, 0.08, 0.16]) * 0.6 ** (-1 / 3)
+    )
 
 
 def test_axis_without_first_pass_cliff_still_gets_the_grid_conditioned_rescans():
@@ -567,3 +572,14 @@ def test_rounding_edge_step_does_not_open_the_rescans():
     first = recover_grid(x, num_bootstrap=0, num_iterations=0)
     assert g.num_cells == first.num_cells == (1,) * 8 and g.holds is False
     assert np.all(g.resolution > 0)  # every column was spread over its rounding
+
+
+def test_grown_windows_read_dependent_real_columns_as_cliffs():
+    """Why ``grow_windows`` is off by default (round 17): on 569 rows of strongly dependent,
+    skewed real columns (scikit-learn's breast-cancer table) the windows widened by
+    (569 / 5000)^(-1/3) = 2.1 find cliffs on 5 of 8 columns, the default on none."""
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    x = sklearn_datasets.load_breast_cancer().data[:, :8]
+    wide = recover_grid(x, num_bootstrap=0, grow_windows=True)
+    assert sum(t.size > 0 for t in wide.thresholds) == 5
+    assert all(t.size == 0 for t in recover_grid(x, num_bootstrap=0).thresholds)
