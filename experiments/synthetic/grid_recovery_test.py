@@ -89,6 +89,8 @@ def test_cli_writes_table_with_placement_oracle(tmp_path):
         (["--seeds=a-b"], "--seeds"),
         (["--options=[1]"], "--options"),
         (["--seeds=1", '--options={"nope": 1}', "--no_old", "--num_samples=500"], "--options"),
+        (["--smooth_draws=x-y"], "--smooth_draws"),
+        (["--max_smooth_false=-1"], "--max_smooth_false"),
     ],
 )
 def test_cli_bad_flags_one_line(argv, match, tmp_path):
@@ -151,3 +153,11 @@ def test_partial_grids_writes_every_variant(tmp_path):
     for kind in partial_grids.MIXED:  # one draw each: no cliff on the smooth axis
         assert [r["false_cliffs"] for r in rec["results"][f"defaults/{kind}"]] == [0]
     assert rec["results"]["defaults/d3k4"][0]["cell_accuracy"] >= 0.99
+
+
+def test_smooth_densities_at_other_sizes():
+    """The smooth set at 600 rows (each draw's first rows): still no interior cliff on the
+    constrained densities."""
+    few = grid_recovery.smooth_false_cliffs({}, draws=[7], num_samples=600)
+    assert set(few) == set(grid_recovery.SMOOTH)
+    assert sum(v for k, v in few.items() if "stress" not in k) == 0
