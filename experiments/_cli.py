@@ -375,6 +375,18 @@ def provenance(module: str | None = None, argv: list[str] | None = None) -> str:
     return f"commit {sha}{dirty}; command: python -m {module} {args}".rstrip()
 
 
+def json_options(text: str, flag: str = "--options") -> dict:
+    """`text` parsed as a JSON object of keyword arguments; anything else exits with one
+    `error:` line naming `flag` (analysis scripts pass it on to e.g. `recover_grid`)."""
+    try:
+        options = json.loads(text)
+    except ValueError:
+        options = None
+    if not isinstance(options, dict):
+        sys.exit(f"error: {flag} must be a JSON object of keyword arguments; got {text!r}")
+    return options
+
+
 def check_out_path(path: str, flag: str = "--out") -> None:
     """Ends with one `error:` line, before any work, when `path` (a file, or a prefix that
     suffixes such as `.md` are added to) cannot be written: its directory is missing, is not

@@ -73,14 +73,7 @@ def main(argv=None) -> None:
         sys.exit(f"error: --right_width must be in (0, 10]; got {args.right_width}")
     if args.jobs < 1:
         sys.exit(f"error: --jobs must be >= 1; got {args.jobs}")
-    try:
-        options = json.loads(args.options)
-        if not isinstance(options, dict):
-            raise ValueError
-    except ValueError:
-        sys.exit(
-            f"error: --options must be a JSON object of keyword arguments; got {args.options!r}"
-        )  # noqa: E501
+    options = _cli.json_options(args.options)
     try:  # a bad option fails here in one line, not in a worker's traceback
         _one((2.0, 200, 0, args.right_width, options))
     except (TypeError, ValueError) as e:

@@ -425,14 +425,7 @@ def main(argv=None):
         seeds = _seeds(args.seeds)
     except ValueError:
         sys.exit(f"error: --seeds must be 'a-b' or 'a,b,c' integers; got {args.seeds!r}")
-    try:
-        options = json.loads(args.options)
-        if not isinstance(options, dict):
-            raise ValueError
-    except ValueError:
-        sys.exit(
-            f"error: --options must be a JSON object of keyword arguments; got {args.options!r}"
-        )
+    options = _cli.json_options(args.options)
     try:
         smooth_draws = _seeds(args.smooth_draws)
     except ValueError:
