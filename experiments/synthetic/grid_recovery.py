@@ -90,7 +90,8 @@ CONDITIONS = {
 }
 TARGETS = {"truth": 0.99, "truth, k=4 given": 0.99, "warp": 0.98}
 
-# Smooth densities (d = 2, n = 5000, draws 1000-1003): recover_grid must find no interior cliff.
+# Smooth densities (d = 2; draws 1000-1003 up to round 15, --smooth_draws since round 16):
+# recover_grid must find no interior cliff.
 SMOOTH = {
     "Gaussian": lambda rng: rng.standard_normal((5000, 2)),
     "triangular(0, 0.2, 1)": lambda rng: rng.triangular(0, 0.2, 1, size=(5000, 2)),

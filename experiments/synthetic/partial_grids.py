@@ -12,10 +12,9 @@ smooth shoulders of a dependent smooth axis, e.g. 0.8 x a grid axis + 0.6 x nois
 cliffs), and an axis that gains its first cliff triggers one more rescan. Version 12
 (``regrow="any"``) repeats the rescans while any axis gains cliffs: each rescan conditions
 on the cells found before it, so a cliff that shows only against one found in the same
-rescan waits for the next. Version 13 (round 16) holds the first pass, and a cliff-less
-axis's first-pass views in the rescans, to a higher strength limit (3 times the noise floor)
-than the grid-aligned view (2); the same limit in every pass (a ``VARIANTS`` row) left
-cliff-less axes on most 5-D grids.
+rescan waits for the next. Version 13 (round 16) holds the first pass to a higher strength
+limit (3 times the noise floor) than the rescans (2); the same limit in every pass (a
+``VARIANTS`` row) left cliff-less axes on most 5-D grids.
 
 `python -m experiments.synthetic.partial_grids` compares the defaults with that variant and
 versions 12, 11 and 10 (``VARIANTS``) on

@@ -1202,9 +1202,9 @@ def recover_grid(
     if np.any(const):
         raise ValueError(f"axes {np.flatnonzero(const).tolist()} are constant; drop them")
     # windows shrink like n^(-1/3) above the size they were selected at (see the docstring)
-    factor = 1.0 if window_reference_n is None else min(1.0, (n / window_reference_n) ** (-1 / 3))
-    if grow_windows and window_reference_n is not None:
-        factor = (n / window_reference_n) ** (-1 / 3)
+    factor = 1.0 if window_reference_n is None else (n / window_reference_n) ** (-1 / 3)
+    if not grow_windows:
+        factor = min(1.0, factor)
     scales = tuple(factor * s for s in scales)
     segment_scales = tuple(factor * float(s) for s in segment_scales)
     test_scan_windows = tuple(factor * float(w) for w in test_scan_windows)
