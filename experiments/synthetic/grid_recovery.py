@@ -252,6 +252,35 @@ def smooth_false_cliffs_1d(options, draws, sizes=(1000, 5000, 20000)):
     return out
 
 
+def planted_cliff_1d(options, draws, num_samples=5000, ratio=3.0):
+    """One column of each `SMOOTH_1D` density with one planted cliff: missed and extra cliffs.
+
+    A draw of the density is cut at its median and the points left of it are kept with
+    probability `1 / ratio` (a density step of `ratio`:1 there; 3:1 is found in 18 of 20 draws
+    at n = 3000, `experiments/find_cliffs/results/power.md`), then the first `num_samples`
+    rows are kept. The cliff opens the rescans (segment passes, jump-test scan) on a column
+    whose pieces are smooth, so an extra cliff is a false alarm of the rescans, which
+    `smooth_false_cliffs*` (no first-pass cliff, hence no rescan) never exercise. A threshold
+    within 0.05 standard deviations of the cut finds it; every other one is extra. Returns
+    `{"missed": [...], "extra": [...]}` naming the samples ("density (draw r)").
+    """
+    keep = 0.5 / ratio + 0.5
+    out = {"missed": [], "extra": []}
+    for name, sample in SMOOTH_1D.items():
+        for r in draws:
+            rng = np.random.default_rng([r, 7])
+            x = sample(rng, int(np.ceil(1.2 * num_samples / keep)))
+            cut = float(np.median(x))
+            x = x[(x >= cut) | (rng.random(x.size) < 1.0 / ratio)][:num_samples]
+            g = identifiability.recover_grid(x[:, None], num_bootstrap=0, **options)
+            t = g.thresholds[0]
+            hit = np.abs(t - cut) <= 0.05 * x.std()
+            if not hit.any():
+                out["missed"].append(f"{name} (draw {r})")
+            out["extra"] += [f"{name} (draw {r})"] * int(np.count_nonzero(~hit))
+    return out
+
+
 def _target(name):
     return TARGETS.get(name, TARGETS["warp"] if name.startswith("warp") else None)
 
@@ -279,7 +308,14 @@ def smooth_false_cliffs(options, draws=range(1000, 1004), num_samples=5000):
 TUNING_CONDITIONS = ("truth", "truth, k=4 given", *(c for c in CONDITIONS if c.startswith("warp")))
 
 
-def _tune_one(options, seeds, num_samples, smooth_draws=range(1000, 1004), max_smooth_false=0):
+def _tune_one(
+    options,
+    seeds,
+    num_samples,
+    smooth_draws=range(1000, 1004),
+    max_smooth_false=0,
+    max_cliff_extras=None,
+):
     hits = {c: 0 for c in TUNING_CONDITIONS}
     per_seed = {}
     for seed in seeds:
@@ -295,31 +331,48 @@ def _tune_one(options, seeds, num_samples, smooth_draws=range(1000, 1004), max_s
         per_seed[seed] = acc
     smooth = smooth_false_cliffs(options, draws=smooth_draws, num_samples=num_samples)
     constrained = sum(v for k, v in smooth.items() if "stress" not in k)
+    admissible = constrained <= max_smooth_false
+    planted = None
+    if max_cliff_extras is not None:  # round 18: the rescans' false alarms too
+        planted = planted_cliff_1d(options, smooth_draws, num_samples)
+        admissible = admissible and len(planted["extra"]) <= max_cliff_extras
     return {
         "options": options,
         "hits": hits,
         "total": sum(hits.values()),
         "smooth_false_cliffs": smooth,
-        "admissible": constrained <= max_smooth_false,
+        "planted_cliff_1d": planted,
+        "admissible": admissible,
         "per_seed": per_seed,
     }
 
 
 def tune(
-    candidates, seeds, num_samples, out, jobs=1, smooth_draws=range(1000, 1004), max_smooth_false=0
+    candidates,
+    seeds,
+    num_samples,
+    out,
+    jobs=1,
+    smooth_draws=range(1000, 1004),
+    max_smooth_false=0,
+    max_cliff_extras=None,
 ):
     """Tuning table: per candidate, seeds meeting the target per condition and smooth cliffs.
 
     Selection criterion (fixed before any run): the candidate with the most (seed, condition)
     pairs at target among those with at most `max_smooth_false` interior cliffs on the smooth
     densities (`smooth_draws` draws each; the lognormal stress case excluded; rounds 1-15:
-    4 draws and 0, round 16: 25 draws and 2); ties go to the earlier candidate in the file.
-    If no candidate is admissible: the fewest smooth false cliffs, then the most pairs.
+    4 draws and 0, round 16: 25 draws and 2) and, when `max_cliff_extras` is given (round
+    18), at most that many extra cliffs on `planted_cliff_1d` (same draws); ties go to the
+    earlier candidate in the file. If no candidate is admissible: the fewest false cliffs
+    over the bounds, then the most pairs.
     """
     smooth_draws = list(smooth_draws)
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = {
-            k: pool.submit(_tune_one, o, seeds, num_samples, smooth_draws, max_smooth_false)
+            k: pool.submit(
+                _tune_one, o, seeds, num_samples, smooth_draws, max_smooth_false, max_cliff_extras
+            )
             for k, o in candidates.items()
         }
         results = {}
@@ -327,16 +380,23 @@ def tune(
             results[name] = fut.result()
             r = results[name]
             print(name, r["hits"], r["total"], r["smooth_false_cliffs"], flush=True)
-            _write_tuning(results, seeds, num_samples, out, smooth_draws, max_smooth_false)
+            _write_tuning(
+                results, seeds, num_samples, out, smooth_draws, max_smooth_false, max_cliff_extras
+            )
 
 
-def _write_tuning(results, seeds, num_samples, out, smooth_draws, max_smooth_false):
+def _write_tuning(
+    results, seeds, num_samples, out, smooth_draws, max_smooth_false, max_cliff_extras=None
+):
     order = list(results)
 
     def rank(k):
         sm = results[k]["smooth_false_cliffs"]
         false = sum(v for j, v in sm.items() if "stress" not in j)
-        return (max(false - max_smooth_false, 0), -results[k]["total"])
+        over = max(false - max_smooth_false, 0)
+        if max_cliff_extras is not None:
+            over += max(len(results[k]["planted_cliff_1d"]["extra"]) - max_cliff_extras, 0)
+        return (over, -results[k]["total"])
 
     best = min(order, key=lambda k: (*rank(k), order.index(k)))
     lines = [
@@ -347,22 +407,33 @@ def _write_tuning(results, seeds, num_samples, out, smooth_draws, max_smooth_fal
         f"Pairs at target per condition (of {len(seeds)} seeds; ≥ 0.99 true latents, ≥ 0.98 "
         f"warps), total, and interior cliffs on the smooth densities ({len(SMOOTH) - 1} "
         f"densities x {len(smooth_draws)} draws, {smooth_draws[0]}-{smooth_draws[-1]}; "
-        f"admissible ≤ {max_smooth_false}, lognormal stress case excluded). Selected: "
-        f"**{best}** (criterion in `experiments/synthetic/grid_recovery.py:tune`).",
+        f"admissible ≤ {max_smooth_false}, lognormal stress case excluded)"
+        + (
+            ""
+            if max_cliff_extras is None
+            else f" and extra / missed cliffs on one column with one planted 3:1 cliff "
+            f"({len(SMOOTH_1D)} densities x the same draws; admissible ≤ {max_cliff_extras} extra)"
+        )
+        + f". Selected: **{best}** (criterion in `experiments/synthetic/grid_recovery.py:tune`).",
         "",
         "| candidate | options | "
         + " | ".join(TUNING_CONDITIONS)
-        + " | total | smooth false cliffs | lognormal | admissible |",
-        "|---" * (len(TUNING_CONDITIONS) + 6) + "|",
+        + " | total | smooth false cliffs | lognormal"
+        + ("" if max_cliff_extras is None else " | planted cliff: extra / missed")
+        + " | admissible |",
+        "|---" * (len(TUNING_CONDITIONS) + 6 + (max_cliff_extras is not None)) + "|",
     ]
     for name, r in results.items():
         sm = r["smooth_false_cliffs"]
         constrained = sum(v for k, v in sm.items() if "stress" not in k)
         stress = sum(v for k, v in sm.items() if "stress" in k)
+        pl = r.get("planted_cliff_1d")
+        planted = "" if max_cliff_extras is None else f" {len(pl['extra'])} / {len(pl['missed'])} |"
         lines.append(
             f"| {name} | `{json.dumps(r['options'])}` | "
             + " | ".join(str(r["hits"][c]) for c in TUNING_CONDITIONS)
-            + f" | {r['total']} | {constrained} | {stress} | {'yes' if r['admissible'] else 'no'} |"
+            + f" | {r['total']} | {constrained} | {stress} |{planted}"
+            + f" {'yes' if r['admissible'] else 'no'} |"
         )
     with open(out + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -374,6 +445,7 @@ def _write_tuning(results, seeds, num_samples, out, smooth_draws, max_smooth_fal
                 "command": _command(),
                 "smooth_draws": smooth_draws,
                 "max_smooth_false": max_smooth_false,
+                "max_cliff_extras": max_cliff_extras,
                 "results": results,
                 "selected": best,
             },
@@ -417,6 +489,13 @@ def main(argv=None):
         default=0,
         help="tuning: smooth false cliffs a candidate may have and stay admissible",
     )
+    p.add_argument(
+        "--max_cliff_extras",
+        type=int,
+        default=None,
+        help="tuning: also count extra cliffs on one column with one planted cliff "
+        "(planted_cliff_1d) and allow at most this many (default: not run)",
+    )
     p.add_argument("--out", default="experiments/synthetic/results/grid_recovery")
     args = p.parse_args(argv)
     from experiments import _cli
@@ -433,6 +512,8 @@ def main(argv=None):
         sys.exit(f"error: --smooth_draws must be 'a-b' or 'a,b,c'; got {args.smooth_draws!r}")
     if args.max_smooth_false < 0:
         sys.exit(f"error: --max_smooth_false must be >= 0; got {args.max_smooth_false}")
+    if args.max_cliff_extras is not None and args.max_cliff_extras < 0:
+        sys.exit(f"error: --max_cliff_extras must be >= 0; got {args.max_cliff_extras}")
     if args.candidates is not None:
         try:
             with open(args.candidates) as f:
@@ -447,6 +528,7 @@ def main(argv=None):
             jobs=args.jobs,
             smooth_draws=smooth_draws,
             max_smooth_false=args.max_smooth_false,
+            max_cliff_extras=args.max_cliff_extras,
         )
     groups = [("evaluation", seeds)]
     if args.also_seeds:

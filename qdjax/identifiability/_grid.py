@@ -687,29 +687,52 @@ def _retest(
 
 
 def _test_scan(
-    kept, slabs, lo, hi, kernel, max_pvalue, *, cap, windows, positions=48, place_window=None
+    kept,
+    slabs,
+    lo,
+    hi,
+    kernel,
+    max_pvalue,
+    *,
+    cap,
+    windows,
+    positions=48,
+    place_window=None,
+    num_tests=None,
+    pad="range",
 ):
     """Cliffs missed by the count scans, found by scanning the jump test itself (step 9).
 
     In each segment between kept cliffs (and the support edges), the jump test of the
     grid-aligned view is evaluated at `positions` evenly spaced points clear of the segment
     ends, with half-widths `windows` (inf = the whole segment split at the point); its
-    smallest p-value, Bonferroni-corrected for the points and windows scanned, must reach
-    `max_pvalue`. The most significant segment's cliff is added (its position refined on a
-    10x finer grid) and the search repeats until none passes or `cap` cliffs are kept.
+    smallest p-value, Bonferroni-corrected for the points and windows scanned (or multiplied
+    by `num_tests` when given: an effective number of tests), must reach `max_pvalue`. The
+    most significant segment's cliff is added (its position refined on a 10x finer grid) and
+    the search repeats until none passes or `cap` cliffs are kept.
     Strength is reported as the statistic over its Bonferroni critical value (> 1 = kept).
+    `pad`: the points are kept `_MIN_SIDE` of the segment clear of its ends in units of the
+    range (``"range"``) or of the segment's points pooled over the slabs (``"mass"``: each
+    split leaves at least that share of them on either side, so a long sparse tail is not
+    split next to its last few points).
     """
     kept = sorted(kept, key=lambda r: r[0])
     cap = min(cap, len(kept) + _TEST_SCAN_MAX_ADDED)
-    num_tests = positions * len(windows)
+    num_tests = positions * len(windows) if num_tests is None else num_tests
     seen = {}  # segment -> its best (p_adj, position, window, a, b, grid step) or None
 
     def segment_best(a, b):
         a, b = a + _SEGMENT_MARGIN, b - _SEGMENT_MARGIN
         if b - a < 4 * _SEGMENT_MARGIN:
             return None
-        pad = _MIN_SIDE * (b - a)
-        ts = np.linspace(a + pad, b - pad, positions)
+        if pad == "mass":
+            pooled = np.sort(np.concatenate([v[(v > a) & (v < b)] for v in slabs]))
+            if pooled.size < 2:
+                return None
+            first, last = np.quantile(pooled, [_MIN_SIDE, 1.0 - _MIN_SIDE])
+        else:
+            first, last = a + _MIN_SIDE * (b - a), b - _MIN_SIDE * (b - a)
+        ts = np.linspace(first, last, positions)
         best = None
         for w in windows:
             pvals = scipy.stats.chi2.sf(*_ll_tests(slabs, ts, w, a, b, kernel))
@@ -733,8 +756,8 @@ def _test_scan(
         if place_window is not None and w > place_window:
             # placed by the local window: a wide window's log-quadratic misfit moves its
             # likelihood-ratio maximum away from the step
-            pad = _MIN_SIDE * (b - a)
-            ts = np.linspace(max(t0 - place_window, a + pad), min(t0 + place_window, b - pad), 97)
+            edge = _MIN_SIDE * (b - a)
+            ts = np.linspace(max(t0 - place_window, a + edge), min(t0 + place_window, b - edge), 97)
             t0 = float(ts[int(np.argmax(_ll_tests(slabs, ts, place_window, a, b, kernel)[0]))])
             step = ts[1] - ts[0]
         fine = np.clip(np.linspace(t0 - step, t0 + step, 21), a + 1e-9, b - 1e-9)
@@ -838,6 +861,8 @@ def _recover_axis(
     scale_check_pvalue=None,
     scale_check_ratio=None,
     test_scan_place_window=None,
+    test_scan_num_tests=None,
+    test_scan_pad="range",
     marginal_scales=(),
 ):
     """Cliffs of one axis: scan, candidates, tests; `(kept, rejected, failed, lo, hi)`."""
@@ -900,6 +925,8 @@ def _recover_axis(
             cap=cap,
             windows=test_scan_windows,
             place_window=test_scan_place_window,
+            num_tests=test_scan_num_tests,
+            pad=test_scan_pad,
         )
         if num_cells is None:
             kept = _retest(
@@ -938,6 +965,8 @@ def recover_grid(
     scale_check_pvalue: float | None = None,
     scale_check_ratio: float | None = 0.25,
     test_scan_place_window: float | None = 0.32,
+    test_scan_num_tests: float | None = None,
+    test_scan_pad: str = "range",
     max_rank_correlation: float = 0.9,
     max_tied_fraction: float = 0.01,
     window_reference_n: int | None = 5000,
@@ -1025,6 +1054,12 @@ def recover_grid(
         moves its maximum off the step). None = placed by the detecting window (round 7).
         0.32 was selected in round 10 on tuning seeds 0-13: 53 pairs at target vs 51
         (experiments/synthetic/results/grid_recovery.tuning_r10.md).
+      test_scan_num_tests: the factor multiplying the jump-test scan's smallest p-value
+        (an effective number of tests). None = Bonferroni over the scanned positions and
+        windows (48 x 2 = 96 by default); the tests at neighbouring positions share most of
+        their points, so fewer are effectively independent.
+      test_scan_pad: how the jump-test scan keeps its positions clear of a segment's ends:
+        5 % of the segment's range (``"range"``) or of its points (``"mass"``).
       scale_check_pvalue: when set, the final jump tests (step 8) also require each cliff to
         reject smoothness at this level in a window of half its sides (a jump keeps about
         half its likelihood ratio, a misfit smooth shape loses it like w^7). None = off.
@@ -1190,6 +1225,12 @@ def recover_grid(
             f"test_scan_place_window must be a positive finite half-width or None; "
             f"got {test_scan_place_window}"
         )
+    if test_scan_num_tests is not None and not 1 <= test_scan_num_tests < np.inf:
+        raise ValueError(
+            f"test_scan_num_tests must be a finite number >= 1 or None; got {test_scan_num_tests}"
+        )
+    if test_scan_pad not in ("range", "mass"):
+        raise ValueError(f"test_scan_pad must be 'range' or 'mass'; got {test_scan_pad!r}")
     if regrow not in ("first", "any"):
         raise ValueError(f"regrow must be 'first' or 'any'; got {regrow!r}")
     if scale_check_ratio is not None and not 0 < scale_check_ratio < 1:
@@ -1267,6 +1308,8 @@ def recover_grid(
         "test_scan": test_scan,
         "test_scan_windows": test_scan_windows,
         "test_scan_place_window": test_scan_place_window,
+        "test_scan_num_tests": test_scan_num_tests,
+        "test_scan_pad": test_scan_pad,
     }
     iteration, grown = 0, False
     # repeated while axes gain cliffs (``regrow``), at most d more times
