@@ -632,7 +632,16 @@ def _evaluate(cands, t, strength, width, view, views, lo, hi, kernel, jump_windo
 
 
 def _retest(
-    kept, views, lo, hi, kernel, jump_window, max_pvalue, half_pvalue=None, half_ratio=None
+    kept,
+    views,
+    lo,
+    hi,
+    kernel,
+    jump_window,
+    max_pvalue,
+    half_pvalue=None,
+    half_ratio=None,
+    local=None,
 ):
     """Jump tests of the kept cliffs redone with windows clear of *every* other kept cliff.
 
@@ -653,8 +662,12 @@ def _retest(
     With ``half_ratio`` (the relative scale check, default since round 11) the half
     window's statistic in excess of its degrees of freedom must be at least ``half_ratio``
     times the full window's: it spares a weak true cliff, whose half-window p-value alone
-    can be large. A cliff's score is the largest of its ratios to these limits; the worst
-    one over 1 is dropped first.
+    can be large. With ``local = (window, pvalue)`` (the local check, round 18) each cliff
+    must also reject smoothness at `pvalue` in the window of half-width `window` around it
+    (within the same limits): a jump is local, while the log-quadratic's misfit of a wide
+    window over a long or heavy tail (Student t, lognormal) or a bimodal piece shows at any
+    split of it and vanishes in a narrow window. A cliff's score is the largest of its
+    ratios to these limits; the worst one over 1 is dropped first.
     """
     kept = sorted(kept, key=lambda r: r[0])
     while kept:
@@ -678,6 +691,9 @@ def _retest(
                     # the excess over df (the noncentrality) must keep `half_ratio` of itself
                     ratio = half_ratio * max(stat - df, 0.0) / max(h_stat - h_df, 1e-12)
                     score = max(score, ratio)
+            if local is not None:
+                l_stat, l_df = _ll_test(slabs, r[0], local[0], a, b, kernel)
+                score = max(score, float(scipy.stats.chi2.sf(l_stat, l_df)) / local[1])
             scores.append(score)
         worst = int(np.argmax(scores))
         if scores[worst] <= 1.0:
@@ -863,11 +879,12 @@ def _recover_axis(
     test_scan_place_window=None,
     test_scan_num_tests=None,
     test_scan_pad="range",
+    local_check=None,
     marginal_scales=(),
 ):
     """Cliffs of one axis: scan, candidates, tests; `(kept, rejected, failed, lo, hi)`."""
     lo, hi = float(x.min()), float(x.max())
-    scale_check = (scale_check_pvalue, scale_check_ratio)
+    scale_check = (scale_check_pvalue, scale_check_ratio, local_check)
     floor = 0.0 if num_cells is not None else min_strength
     t, strength, width, view = _scan(
         views, lo, hi, scales=scales, marginal=marginal_scales, **scan_kw
@@ -967,6 +984,8 @@ def recover_grid(
     test_scan_place_window: float | None = 0.32,
     test_scan_num_tests: float | None = None,
     test_scan_pad: str = "range",
+    local_check_window: float | None = None,
+    local_check_pvalue: float = 0.01,
     max_rank_correlation: float = 0.9,
     max_tied_fraction: float = 0.01,
     window_reference_n: int | None = 5000,
@@ -1060,6 +1079,12 @@ def recover_grid(
         their points, so fewer are effectively independent.
       test_scan_pad: how the jump-test scan keeps its positions clear of a segment's ends:
         5 % of the segment's range (``"range"``) or of its points (``"mass"``).
+      local_check_window: when set, the final jump tests (step 8) also require each cliff
+        to reject smoothness at ``local_check_pvalue`` in the window of this half-width
+        around it (standardized units): a jump shows in a narrow window, while the
+        log-quadratic's misfit of a wide window over a long or heavy tail or a bimodal
+        piece does not. None = off.
+      local_check_pvalue: the level of that local test.
       scale_check_pvalue: when set, the final jump tests (step 8) also require each cliff to
         reject smoothness at this level in a window of half its sides (a jump keeps about
         half its likelihood ratio, a misfit smooth shape loses it like w^7). None = off.
@@ -1229,6 +1254,13 @@ def recover_grid(
         raise ValueError(
             f"test_scan_num_tests must be a finite number >= 1 or None; got {test_scan_num_tests}"
         )
+    if local_check_window is not None and not 0 < local_check_window < np.inf:
+        raise ValueError(
+            f"local_check_window must be a positive finite half-width or None; "
+            f"got {local_check_window}"
+        )
+    if not 0 < local_check_pvalue <= 1:
+        raise ValueError(f"local_check_pvalue must be in (0, 1]; got {local_check_pvalue}")
     if test_scan_pad not in ("range", "mass"):
         raise ValueError(f"test_scan_pad must be 'range' or 'mass'; got {test_scan_pad!r}")
     if regrow not in ("first", "any"):
@@ -1252,6 +1284,9 @@ def recover_grid(
     if test_scan_place_window is not None:
         test_scan_place_window = factor * test_scan_place_window
     jump_window = factor * float(jump_window)
+    local_check = (
+        None if local_check_window is None else (factor * local_check_window, local_check_pvalue)
+    )
     marginal_scales = tuple(factor * float(w) for w in marginal_scales)
     z, resolution, distinct = _dequantize(z, np.random.default_rng([seed, 1]), max_tied_fraction)
     mean, std = z.mean(0), z.std(0)
@@ -1281,6 +1316,7 @@ def recover_grid(
         jump_window=float(jump_window),
         scale_check_pvalue=scale_check_pvalue,
         scale_check_ratio=scale_check_ratio,
+        local_check=local_check,
         segment_min_strength=(
             2 * min_strength if segment_min_strength is None else segment_min_strength
         ),

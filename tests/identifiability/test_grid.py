@@ -75,6 +75,15 @@ def test_strength_limits_are_checked():
                 recover_grid(z, **{name: bad})
 
 
+def test_test_scan_options_are_checked():
+    z = np.random.default_rng(0).standard_normal((500, 2))
+    with pytest.raises(ValueError, match="test_scan_pad must be 'range' or 'mass'"):
+        recover_grid(z, test_scan_pad="quantile")
+    for bad in (0.5, np.inf, np.nan):
+        with pytest.raises(ValueError, match="test_scan_num_tests must be a finite number >= 1"):
+            recover_grid(z, test_scan_num_tests=bad)
+
+
 def test_conditional_only_cliff_is_found():
     # Marginal of z0 is flat (both halves of z1 have the same total mass left and right of
     # 0), but conditionally on z1 the density jumps at z0 = 0 by a factor 4: a checkerboard.
