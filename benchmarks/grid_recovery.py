@@ -1,4 +1,4 @@
-"""recover_grid wall time: the defaults (version 13) against earlier versions, interleaved.
+"""recover_grid wall time: the defaults (version 14) against earlier versions, interleaved.
 
 Run:
     python -m benchmarks.grid_recovery --out benchmarks/results/grid_recovery_cpu.json
@@ -9,8 +9,9 @@ With `--num_samples` above 5000 the defaults' windows shrink like (n/5000)^(-1/3
 10), and a further setting, the fixed windows of version 9, is timed beside them. Versions
 10 (rescans only when every axis has a first-pass cliff; version 11 rescans when one has)
 and 11 (rescans repeated only when an axis gets its first cliff; version 12 while any axis
-gains cliffs) and 12 (first-pass strength limit 2; 3 in version 13) are timed beside the
-defaults everywhere.
+gains cliffs), 12 (first-pass strength limit 2; 3 in version 13) and 13 (the jump-test
+scan's padding in units of the range, no local check; version 14: in points, with the
+local check) are timed beside the defaults everywhere.
 
 Inputs (n = 5000, float64, `num_bootstrap=0` as the experiments call it): the true latents
 of `make_synthetic(seed)` (a 4x4 grid), the same under exp(z/2) (a warped grid), a
@@ -44,18 +45,27 @@ from qdjax import data
 from qdjax.identifiability import RECOVER_GRID_VERSION, recover_grid
 
 FIXED = "fixed windows (version 9)"
-DEFAULTS = "defaults (version 13)"
+DEFAULTS = "defaults (version 14)"
+# the jump-test scan's range padding and no local check: versions 13 and before
+_V13 = {"test_scan_pad": "range", "local_check_window": None}
 SETTINGS = {
     DEFAULTS: {},
-    "version 12": {"first_pass_min_strength": 2.0},
-    "version 11": {"regrow": "first", "first_pass_min_strength": 2.0},
-    "version 10": {"rescan_partial": False, "regrow": "first", "first_pass_min_strength": 2.0},
+    "version 13": _V13,
+    "version 12": {"first_pass_min_strength": 2.0, **_V13},
+    "version 11": {"regrow": "first", "first_pass_min_strength": 2.0, **_V13},
+    "version 10": {
+        "rescan_partial": False,
+        "regrow": "first",
+        "first_pass_min_strength": 2.0,
+        **_V13,
+    },
     "round 7": {
         "test_scan_place_window": None,
         "scale_check_ratio": None,
         "rescan_partial": False,
         "regrow": "first",
         "first_pass_min_strength": 2.0,
+        **_V13,
     },
     "round 5": {
         "jump_test": "shared-quadratic",
@@ -64,6 +74,7 @@ SETTINGS = {
         "rescan_partial": False,
         "regrow": "first",
         "first_pass_min_strength": 2.0,
+        **_V13,
     },
 }
 

@@ -56,15 +56,19 @@ MIXED = (
     "1grid+banana",
     "1grid+triangular",
 )
+# the jump-test scan's range padding and no local check: versions 13 and before
+_V13 = {"test_scan_pad": "range", "local_check_window": None}
 VARIANTS = {
     "defaults": {},
-    "strength 3 in every pass": {"min_strength": 3.0},
-    "version 12 (first-pass strength 2)": {"first_pass_min_strength": 2.0},
-    "version 11 (regrow first)": {"regrow": "first", "first_pass_min_strength": 2.0},
+    "version 13 (range padding, no local check)": _V13,
+    "strength 3 in every pass (version 13)": {"min_strength": 3.0, **_V13},
+    "version 12 (first-pass strength 2)": {"first_pass_min_strength": 2.0, **_V13},
+    "version 11 (regrow first)": {"regrow": "first", "first_pass_min_strength": 2.0, **_V13},
     "version 10 (no partial rescans)": {
         "rescan_partial": False,
         "regrow": "first",
         "first_pass_min_strength": 2.0,
+        **_V13,
     },
 }
 
