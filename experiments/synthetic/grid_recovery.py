@@ -252,28 +252,36 @@ def smooth_false_cliffs_1d(options, draws, sizes=(1000, 5000, 20000)):
     return out
 
 
-def planted_cliff_1d(options, draws, num_samples=5000, ratio=3.0):
-    """One column of each `SMOOTH_1D` density with one planted cliff: missed and extra cliffs.
+def planted_cliff_sample(name, draw, num_samples=5000, ratio=3.0):
+    """One column of the `SMOOTH_1D` density `name` with one planted cliff; `(x, cut)`.
 
     A draw of the density is cut at its median and the points left of it are kept with
-    probability `1 / ratio` (a density step of `ratio`:1 there; 3:1 is found in 18 of 20 draws
-    at n = 3000, `experiments/find_cliffs/results/power.md`), then the first `num_samples`
-    rows are kept. The cliff opens the rescans (segment passes, jump-test scan) on a column
-    whose pieces are smooth, so an extra cliff is a false alarm of the rescans, which
-    `smooth_false_cliffs*` (no first-pass cliff, hence no rescan) never exercise. A threshold
-    within 0.05 standard deviations of the cut finds it; every other one is extra. Returns
-    `{"missed": [...], "extra": [...]}` naming the samples ("density (draw r)").
+    probability `1 / ratio` (a density step of `ratio`:1 at `cut`); the first `num_samples`
+    rows are returned.
     """
     keep = 0.5 / ratio + 0.5
+    rng = np.random.default_rng([draw, 7])
+    x = SMOOTH_1D[name](rng, int(np.ceil(1.2 * num_samples / keep)))
+    cut = float(np.median(x))
+    return x[(x >= cut) | (rng.random(x.size) < 1.0 / ratio)][:num_samples], cut
+
+
+def planted_cliff_1d(options, draws, num_samples=5000, ratio=3.0):
+    """Missed and extra cliffs on `planted_cliff_sample` of every `SMOOTH_1D` density (round 18).
+
+    The planted 3:1 cliff (found in 18 of 20 draws at n = 3000,
+    `experiments/find_cliffs/results/power.md`) opens the rescans (segment passes, jump-test
+    scan) on a column whose pieces are smooth, so an extra cliff is a false alarm of the
+    rescans, which `smooth_false_cliffs*` (no first-pass cliff, hence no rescan) never
+    exercise. A threshold within 0.05 standard deviations of the cut finds it; every other
+    one is extra. Returns `{"missed": [...], "extra": [...]}` naming the samples
+    ("density (draw r)").
+    """
     out = {"missed": [], "extra": []}
-    for name, sample in SMOOTH_1D.items():
+    for name in SMOOTH_1D:
         for r in draws:
-            rng = np.random.default_rng([r, 7])
-            x = sample(rng, int(np.ceil(1.2 * num_samples / keep)))
-            cut = float(np.median(x))
-            x = x[(x >= cut) | (rng.random(x.size) < 1.0 / ratio)][:num_samples]
-            g = identifiability.recover_grid(x[:, None], num_bootstrap=0, **options)
-            t = g.thresholds[0]
+            x, cut = planted_cliff_sample(name, r, num_samples, ratio)
+            t = identifiability.recover_grid(x[:, None], num_bootstrap=0, **options).thresholds[0]
             hit = np.abs(t - cut) <= 0.05 * x.std()
             if not hit.any():
                 out["missed"].append(f"{name} (draw {r})")
@@ -582,6 +590,20 @@ def main(argv=None):
                 f"{', '.join(h) or '-'} |"
                 for n, h in one_d.items()
             ),
+        ]
+        planted = planted_cliff_1d(options, smooth_draws, args.num_samples)
+        out["planted_cliff_1d"] = planted
+        total = len(SMOOTH_1D) * len(smooth_draws)
+        lines += [
+            "",
+            f"One smooth column with one planted 3:1 cliff at its median (round 18; the same "
+            f"densities and draws, n = {args.num_samples}): every cliff but the planted one is "
+            "extra (must be none).",
+            "",
+            "| samples | planted cliff missed | extra cliffs | samples with extras |",
+            "|---|---|---|---|",
+            f"| {total} | {len(planted['missed'])} | {len(planted['extra'])} | "
+            f"{', '.join(sorted(set(planted['extra']))) or '-'} |",
         ]
     with open(args.out + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -91,6 +91,7 @@ def test_cli_writes_table_with_placement_oracle(tmp_path):
         (["--seeds=1", '--options={"nope": 1}', "--no_old", "--num_samples=500"], "--options"),
         (["--smooth_draws=x-y"], "--smooth_draws"),
         (["--max_smooth_false=-1"], "--max_smooth_false"),
+        (["--max_cliff_extras=-1"], "--max_cliff_extras"),
     ],
 )
 def test_cli_bad_flags_one_line(argv, match, tmp_path):
@@ -136,11 +137,15 @@ def test_partial_grids_bad_flags_one_line(argv, match, tmp_path):
     assert match in str(e.value) and "\n" not in str(e.value)
 
 
-def test_partial_grids_writes_every_variant(tmp_path):
-    """One small run end to end: every variant in the table, false cliffs counted per kind."""
+def test_partial_grids_writes_every_variant(tmp_path, monkeypatch):
+    """One small run end to end: every variant in the table, false cliffs counted per kind
+    (two of the variants, to keep the suite short: each adds a full run)."""
     import json
 
     from experiments.synthetic import partial_grids
+
+    two = dict(list(partial_grids.VARIANTS.items())[:2])
+    monkeypatch.setattr(partial_grids, "VARIANTS", two)
 
     out = tmp_path / "pg"
     partial_grids.main(
@@ -161,3 +166,21 @@ def test_smooth_densities_at_other_sizes():
     few = grid_recovery.smooth_false_cliffs({}, draws=[7], num_samples=600)
     assert set(few) == set(grid_recovery.SMOOTH)
     assert sum(v for k, v in few.items() if "stress" not in k) == 0
+
+
+def test_planted_cliff_set_counts_misses_and_extras(monkeypatch):
+    """`planted_cliff_1d` on two densities: the planted cut is a real 3:1 step, found; a
+    forced second cliff (num_cells=3) is counted as extra."""
+    monkeypatch.setattr(
+        grid_recovery,
+        "SMOOTH_1D",
+        {k: grid_recovery.SMOOTH_1D[k] for k in ("normal", "uniform")},
+    )
+    x, cut = grid_recovery.planted_cliff_sample("normal", 0, num_samples=4000)
+    assert x.shape == (4000,)
+    # left of the cut the density is a third of the right's: the mass there is 1/4
+    assert abs(np.mean(x < cut) - 0.25) < 0.02
+    clean = grid_recovery.planted_cliff_1d({}, [0], num_samples=4000)
+    assert clean == {"missed": [], "extra": []}
+    forced = grid_recovery.planted_cliff_1d({"num_cells": 3}, [0], num_samples=4000)
+    assert forced["missed"] == [] and len(forced["extra"]) == 2

@@ -476,8 +476,37 @@ def test_one_axis_gets_the_segment_passes_too(seed):
     # the marginal's first cliff of axis 0 on these seeds was missed. With the whole sample
     # as the one "cell" of the other axes, the segment and jump-test scans run as in d >= 2.
     z, _, density = _grid_sample(seed)
-    g = recover_grid(z[:, 0], num_bootstrap=0)
+    # seed 5's first cliff is weak in a narrow window (0.01 < p < 0.05 at half-width 0.32):
+    # version 14's local check drops it (the price of round 18, 1 of the 66 marginal cliffs
+    # that version 13 finds on tuning seeds 0-13), so it is checked without that check
+    kw = {"local_check_window": None} if seed == 5 else {}
+    g = recover_grid(z[:, 0], num_bootstrap=0, **kw)
     np.testing.assert_allclose(g.thresholds[0], density.thresholds[0], atol=0.05)
+    if seed == 5:
+        t = recover_grid(z[:, 0], num_bootstrap=0).thresholds[0]
+        np.testing.assert_allclose(t, density.thresholds[0][1:], atol=0.05)
+
+
+@pytest.mark.parametrize(
+    "name, draw",
+    [("Student t3", 2001), ("two Gaussians", 2002)],
+)
+def test_one_real_cliff_in_a_smooth_column_gets_no_companion(name, draw):
+    """Round 18 (version 14): a smooth column with one planted 3:1 cliff opens the rescans.
+    Version 13 split a heavy tail beside its last few points (the jump-test scan's padding
+    was 5 % of the range: the log-quadratic's misfit of the tail reads as a huge step) and
+    read a bimodal piece's misfit in a whole-segment window as a step; padding by 5 % of
+    the points and a local jump test in a 0.32 window keep only the planted cliff."""
+    from experiments.synthetic.grid_recovery import planted_cliff_sample
+
+    x, cut = planted_cliff_sample(name, draw)
+    g = recover_grid(x[:, None], num_bootstrap=0)
+    np.testing.assert_allclose(g.thresholds[0], [cut], atol=0.05 * x.std())
+    fix = {"tail": {"test_scan_pad": "range"}, "bimodal": {"local_check_window": None}}
+    old = recover_grid(
+        x[:, None], num_bootstrap=0, **fix["tail" if name.startswith("Student") else "bimodal"]
+    )
+    assert old.thresholds[0].size >= 2  # the false alarm this fixes
 
 
 @pytest.mark.parametrize("kind", ["gauss_rho0.6", "banana"])
