@@ -80,6 +80,9 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
    also redone in the window of half its sides (``scale_check_ratio``): a jump keeps about
    half of its likelihood ratio's excess over the degrees of freedom there, a smooth shape
    that the log-quadratic misfits keeps ~w^7 of it; a cliff keeping less than 1/4 fails.
+   Since version 14 (round 18) each cliff must also reject smoothness at 0.01 in a window of
+   half-width 0.32 around it (``local_check_window``): a jump is local, while a wide
+   window's misfit of a long tail, a shoulder or a bimodal piece is not.
 9. **Jump-test scan** (``test_scan``, default since round 7). The count statistic of
    step 3 assumes a locally flat density, so under a warp it can miss or misplace a cliff
    that the jump test, given the position, rejects overwhelmingly. Each segment between
@@ -89,7 +92,10 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
    A cliff detected by the whole-segment window is placed at the likelihood-ratio maximum
    of the 0.32 window near it (``test_scan_place_window``, round 10): under a strong warp
    the whole segment's log-quadratic misfit moves the wide window's maximum off the step
-   (tuning seeds 0 and 1 under sinh/sin: 0.15-0.2 standardized units).
+   (tuning seeds 0 and 1 under sinh/sin: 0.15-0.2 standardized units). Since version 14
+   the scanned positions keep 5 % of the segment's *points* on either side
+   (``test_scan_pad="mass"``; before, 5 % of its range: a long sparse tail was split beside
+   its last few points, where the log-quadratic's misfit of the tail reads as a huge step).
 
 When `num_cells` is given the `num_cells - 1` strongest candidates of each axis are kept
 (``holds`` then also requires them to pass the floor and the scale test); otherwise every
