@@ -9,8 +9,9 @@ column of the same n (ratio 1: every cliff there is false). Writes `<out>.md` an
 `<out>.json` with provenance:
 
     python -m experiments.find_cliffs.power --out=experiments/find_cliffs/results/power
-    python -m experiments.find_cliffs.power --options='{"first_pass_min_strength": 2.0}' \
-        --out=experiments/find_cliffs/results/power_v12      # recover_grid version 12
+    python -m experiments.find_cliffs.power --options='{"test_scan_pad": "range", \
+        "local_check_window": null}' --out=experiments/find_cliffs/results/power_v14_seeds_v13
+        # recover_grid version 13 (add "first_pass_min_strength": 2.0 for version 12)
 """
 
 from __future__ import annotations
