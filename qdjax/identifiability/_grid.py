@@ -996,6 +996,7 @@ def recover_grid(
     test_scan_pad: str = "mass",
     local_check_window: float | None = 0.32,
     local_check_pvalue: float = 0.01,
+    min_side_mass: float = 0.0,
     max_rank_correlation: float = 0.9,
     max_tied_fraction: float = 0.01,
     window_reference_n: int | None = 5000,
@@ -1102,6 +1103,8 @@ def recover_grid(
         barely feasible outer cliff under the cube warp, seed 13, is lost)
         (experiments/synthetic/results/grid_recovery.tuning_r18*.md).
       local_check_pvalue: the level of that local test.
+      min_side_mass: a cliff needs at least this fraction of the sample on either side of
+        it (checked after every pass, so a dropped one opens no rescan). 0 = off.
       scale_check_pvalue: when set, the final jump tests (step 8) also require each cliff to
         reject smoothness at this level in a window of half its sides (a jump keeps about
         half its likelihood ratio, a misfit smooth shape loses it like w^7). None = off.
@@ -1278,6 +1281,8 @@ def recover_grid(
         )
     if not 0 < local_check_pvalue <= 1:
         raise ValueError(f"local_check_pvalue must be in (0, 1]; got {local_check_pvalue}")
+    if not 0 <= min_side_mass < 0.5:
+        raise ValueError(f"min_side_mass must be in [0, 0.5); got {min_side_mass}")
     if test_scan_pad not in ("range", "mass"):
         raise ValueError(f"test_scan_pad must be 'range' or 'mass'; got {test_scan_pad!r}")
     if regrow not in ("first", "any"):
@@ -1348,6 +1353,14 @@ def recover_grid(
             # (dropped after every pass, so it cannot open the rescans either)
             r = resolution[i] / std[i]
             edge = [q for q in kept if q[0] - lo < r or hi - q[0] < r]
+            kept = [q for q in kept if q not in edge]
+            is_failed = is_failed or (num_cells is not None and bool(edge))
+        if min_side_mass > 0:
+            # a cliff with almost no sample beyond it: a density vanishing at the support
+            # edge like a power (unbounded log-slope), not a cell (dropped after every pass)
+            col = np.sort(u[:, i])
+            side = [min(np.searchsorted(col, q[0]), n - np.searchsorted(col, q[0])) for q in kept]
+            edge = [q for q, m in zip(kept, side) if m < min_side_mass * n]
             kept = [q for q in kept if q not in edge]
             is_failed = is_failed or (num_cells is not None and bool(edge))
         return kept, rejected, is_failed, lo, hi
