@@ -1,4 +1,4 @@
-"""recover_grid wall time: the defaults (version 14) against earlier versions, interleaved.
+"""recover_grid wall time: the defaults (version 15) against earlier versions, interleaved.
 
 Run:
     python -m benchmarks.grid_recovery --out benchmarks/results/grid_recovery_cpu.json
@@ -11,7 +11,7 @@ With `--num_samples` above 5000 the defaults' windows shrink like (n/5000)^(-1/3
 and 11 (rescans repeated only when an axis gets its first cliff; version 12 while any axis
 gains cliffs), 12 (first-pass strength limit 2; 3 in version 13) and 13 (the jump-test
 scan's padding in units of the range, no local check; version 14: in points, with the
-local check) are timed beside the defaults everywhere.
+local check) and 14 (no side-mass limit) are timed beside the defaults everywhere.
 
 Inputs (n = 5000, float64, `num_bootstrap=0` as the experiments call it): the true latents
 of `make_synthetic(seed)` (a 4x4 grid), the same under exp(z/2) (a warped grid), a
@@ -45,11 +45,12 @@ from qdjax import data
 from qdjax.identifiability import RECOVER_GRID_VERSION, recover_grid
 
 FIXED = "fixed windows (version 9)"
-DEFAULTS = "defaults (version 14)"
+DEFAULTS = "defaults (version 15)"
 # the jump-test scan's range padding and no local check: versions 13 and before
-_V13 = {"test_scan_pad": "range", "local_check_window": None}
+_V13 = {"test_scan_pad": "range", "local_check_window": None, "min_side_mass": 0.0}
 SETTINGS = {
     DEFAULTS: {},
+    "version 14": {"min_side_mass": 0.0},
     "version 13": _V13,
     "version 12": {"first_pass_min_strength": 2.0, **_V13},
     "version 11": {"regrow": "first", "first_pass_min_strength": 2.0, **_V13},

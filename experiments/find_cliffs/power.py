@@ -10,7 +10,7 @@ column of the same n (ratio 1: every cliff there is false). Writes `<out>.md` an
 
     python -m experiments.find_cliffs.power --out=experiments/find_cliffs/results/power
     python -m experiments.find_cliffs.power --options='{"test_scan_pad": "range", \
-        "local_check_window": null}' --out=experiments/find_cliffs/results/power_v14_seeds_v13
+        "local_check_window": null, "min_side_mass": 0}' --out=...
         # recover_grid version 13 (add "first_pass_min_strength": 2.0 for version 12)
 """
 

@@ -57,9 +57,10 @@ MIXED = (
     "1grid+triangular",
 )
 # the jump-test scan's range padding and no local check: versions 13 and before
-_V13 = {"test_scan_pad": "range", "local_check_window": None}
+_V13 = {"test_scan_pad": "range", "local_check_window": None, "min_side_mass": 0.0}
 VARIANTS = {
     "defaults": {},
+    "version 14 (no side-mass limit)": {"min_side_mass": 0.0},
     "version 13 (range padding, no local check)": _V13,
     "strength 3 in every pass (version 13)": {"min_strength": 3.0, **_V13},
     "version 12 (first-pass strength 2)": {"first_pass_min_strength": 2.0, **_V13},
