@@ -82,6 +82,25 @@ def test_test_scan_options_are_checked():
     for bad in (0.5, np.inf, np.nan):
         with pytest.raises(ValueError, match="test_scan_num_tests must be a finite number >= 1"):
             recover_grid(z, test_scan_num_tests=bad)
+    for bad in (0.0, -0.3, np.inf):
+        with pytest.raises(ValueError, match="local_check_window must be a positive finite"):
+            recover_grid(z, local_check_window=bad)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="local_check_pvalue must be in"):
+            recover_grid(z, local_check_pvalue=bad)
+    for bad in (-0.01, 0.5):
+        with pytest.raises(ValueError, match="min_side_mass must be in"):
+            recover_grid(z, min_side_mass=bad)
+
+
+def test_density_vanishing_at_the_support_edge_gets_no_cliff():
+    """Round 19 (version 15): chi2(3) vanishes like sqrt(x) at 0, an unbounded log-slope the
+    log-quadratic jump test misreads; at n = 20 000 version 14 put a cliff among the lowest
+    0.3 % of the rows. A cliff now needs 1 % of the sample on either side."""
+    x = np.random.default_rng(8033).chisquare(3, 20_000)[:, None]
+    assert recover_grid(x, num_bootstrap=0).thresholds[0].size == 0
+    old = recover_grid(x, num_bootstrap=0, min_side_mass=0.0).thresholds[0]
+    assert old.size == 1 and np.mean(x[:, 0] < old[0]) < 0.01
 
 
 def test_conditional_only_cliff_is_found():
