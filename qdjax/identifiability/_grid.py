@@ -1275,19 +1275,15 @@ def recover_grid(
         raise ValueError(
             f"test_scan_windows must be positive half-widths (inf allowed); got {test_scan_windows}"
         )
-    if test_scan_place_window is not None and not 0 < test_scan_place_window < np.inf:
-        raise ValueError(
-            f"test_scan_place_window must be a positive finite half-width or None; "
-            f"got {test_scan_place_window}"
-        )
+    for name, value in (
+        ("test_scan_place_window", test_scan_place_window),
+        ("local_check_window", local_check_window),
+    ):
+        if value is not None and not 0 < value < np.inf:
+            raise ValueError(f"{name} must be a positive finite half-width or None; got {value}")
     if test_scan_num_tests is not None and not 1 <= test_scan_num_tests < np.inf:
         raise ValueError(
             f"test_scan_num_tests must be a finite number >= 1 or None; got {test_scan_num_tests}"
-        )
-    if local_check_window is not None and not 0 < local_check_window < np.inf:
-        raise ValueError(
-            f"local_check_window must be a positive finite half-width or None; "
-            f"got {local_check_window}"
         )
     if not 0 < local_check_pvalue <= 1:
         raise ValueError(f"local_check_pvalue must be in (0, 1]; got {local_check_pvalue}")
