@@ -1089,8 +1089,10 @@ def recover_grid(
         (experiments/synthetic/results/grid_recovery.tuning_r10.md).
       test_scan_num_tests: the factor multiplying the jump-test scan's smallest p-value
         (an effective number of tests). None = Bonferroni over the scanned positions and
-        windows (48 x 2 = 96 by default); the tests at neighbouring positions share most of
-        their points, so fewer are effectively independent.
+        windows (48 x 2 = 96 by default). Calibrated in round 18 on flat segments (4 slabs,
+        3000 draws): the scan's smallest p-value behaves like 55-65 independent tests at
+        p = 3e-4, so Bonferroni is close to exact there and a smaller value only loosens the
+        level (24 with windows (0.32, 0.64): no more tuning pairs, more false cliffs).
       test_scan_pad: how the jump-test scan keeps its positions clear of a segment's ends:
         5 % of the segment's points (``"mass"``, version 14) or of its range (``"range"``,
         before: a long sparse tail was split beside its last few points, where the
@@ -1165,7 +1167,7 @@ def recover_grid(
         (experiments/synthetic/results/grid_recovery.tuning_r17_n1000.md, ..._n2000.md);
         one column at n = 1000 with a 5:1 step: 15 of 20 draws found vs 3. But on a real
         table of strongly dependent, skewed columns (scikit-learn's breast-cancer data, 569
-        rows x 8) it finds cliffs on 5 columns where the default finds none: wider windows
+        rows x 8) it finds cliffs on 6 columns (5 in version 13) where the default finds none: wider windows
         read the dependent shapes as steps. Use it for small samples of nearly
         independent axes, and check the cliffs it adds.
       marginal_scales: wider half-widths (units of `window`) that the first pass scans in
@@ -1474,6 +1476,8 @@ def recover_grid(
             "scales": list(scales),
             "max_rank_correlation": max_rank_correlation,
             "max_tied_fraction": max_tied_fraction,
+            "min_side_mass": min_side_mass,
+            "local_check": None if local_check is None else list(local_check),
             "window_factor": factor,
         },
         reason=reason,
