@@ -1167,8 +1167,8 @@ def recover_grid(
         (experiments/synthetic/results/grid_recovery.tuning_r17_n1000.md, ..._n2000.md);
         one column at n = 1000 with a 5:1 step: 15 of 20 draws found vs 3. But on a real
         table of strongly dependent, skewed columns (scikit-learn's breast-cancer data, 569
-        rows x 8) it finds cliffs on 6 columns (5 in version 13) where the default finds none: wider windows
-        read the dependent shapes as steps. Use it for small samples of nearly
+        rows x 8) it finds cliffs on 6 columns (5 in version 13) where the default finds
+        none: wider windows read the dependent shapes as steps. Use it for small samples of nearly
         independent axes, and check the cliffs it adds.
       marginal_scales: wider half-widths (units of `window`) that the first pass scans in
         the marginal view only, for broad cells with a moderate jump that the narrow
