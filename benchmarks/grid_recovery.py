@@ -40,42 +40,21 @@ import time
 
 import numpy as np
 
-from experiments.synthetic.grid_recovery import CONDITIONS
+from experiments.synthetic.grid_recovery import CONDITIONS, PAST_VERSIONS
 from qdjax import data
 from qdjax.identifiability import RECOVER_GRID_VERSION, recover_grid
 
 FIXED = "fixed windows (version 9)"
 DEFAULTS = "defaults (version 15)"
-# the jump-test scan's range padding and no local check: versions 13 and before
-_V13 = {"test_scan_pad": "range", "local_check_window": None, "min_side_mass": 0.0}
 SETTINGS = {
     DEFAULTS: {},
-    "version 14": {"min_side_mass": 0.0},
-    "version 13": _V13,
-    "version 12": {"first_pass_min_strength": 2.0, **_V13},
-    "version 11": {"regrow": "first", "first_pass_min_strength": 2.0, **_V13},
-    "version 10": {
-        "rescan_partial": False,
-        "regrow": "first",
-        "first_pass_min_strength": 2.0,
-        **_V13,
-    },
-    "round 7": {
-        "test_scan_place_window": None,
-        "scale_check_ratio": None,
-        "rescan_partial": False,
-        "regrow": "first",
-        "first_pass_min_strength": 2.0,
-        **_V13,
-    },
+    **{f"version {v}": PAST_VERSIONS[v] for v in (14, 13, 12, 11, 10)},
+    "round 7": {**PAST_VERSIONS[10], "test_scan_place_window": None, "scale_check_ratio": None},
     "round 5": {
+        **PAST_VERSIONS[10],
         "jump_test": "shared-quadratic",
         "test_scan": False,
         "scale_check_ratio": None,
-        "rescan_partial": False,
-        "regrow": "first",
-        "first_pass_min_strength": 2.0,
-        **_V13,
     },
 }
 

@@ -62,6 +62,14 @@ oracle evidence λ below λ*(S) (the known-position chi-square test of the two c
 separates, at level 1e-3, detects it less than half the time; see the module docstring).
 """
 
+# `recover_grid` options that reproduce an earlier version's defaults (each on top of the next
+# newer one), for the side-by-side tables (partial_grids, benchmarks.grid_recovery).
+PAST_VERSIONS = {14: {"min_side_mass": 0.0}}
+PAST_VERSIONS[13] = {**PAST_VERSIONS[14], "test_scan_pad": "range", "local_check_window": None}
+PAST_VERSIONS[12] = {**PAST_VERSIONS[13], "first_pass_min_strength": 2.0}
+PAST_VERSIONS[11] = {**PAST_VERSIONS[12], "regrow": "first"}
+PAST_VERSIONS[10] = {**PAST_VERSIONS[11], "rescan_partial": False}
+
 ORACLE_ALPHA = 1e-3  # false-alarm level of the oracle test (fixed before tuning)
 PLACEMENT_ORACLE = "placement oracle (true cells, ML positions)"
 

@@ -41,6 +41,7 @@ import numpy as np
 
 from experiments import _cli
 from experiments.synthetic._jobs import int_list, map_jobs
+from experiments.synthetic.grid_recovery import PAST_VERSIONS
 from qdjax import data, identifiability, metrics
 from qdjax.train.writers import write_json
 
@@ -56,21 +57,14 @@ MIXED = (
     "1grid+banana",
     "1grid+triangular",
 )
-# the jump-test scan's range padding and no local check: versions 13 and before
-_V13 = {"test_scan_pad": "range", "local_check_window": None, "min_side_mass": 0.0}
 VARIANTS = {
     "defaults": {},
-    "version 14 (no side-mass limit)": {"min_side_mass": 0.0},
-    "version 13 (range padding, no local check)": _V13,
-    "strength 3 in every pass (version 13)": {"min_strength": 3.0, **_V13},
-    "version 12 (first-pass strength 2)": {"first_pass_min_strength": 2.0, **_V13},
-    "version 11 (regrow first)": {"regrow": "first", "first_pass_min_strength": 2.0, **_V13},
-    "version 10 (no partial rescans)": {
-        "rescan_partial": False,
-        "regrow": "first",
-        "first_pass_min_strength": 2.0,
-        **_V13,
-    },
+    "version 14 (no side-mass limit)": PAST_VERSIONS[14],
+    "version 13 (range padding, no local check)": PAST_VERSIONS[13],
+    "strength 3 in every pass (version 13)": {**PAST_VERSIONS[13], "min_strength": 3.0},
+    "version 12 (first-pass strength 2)": PAST_VERSIONS[12],
+    "version 11 (regrow first)": PAST_VERSIONS[11],
+    "version 10 (no partial rescans)": PAST_VERSIONS[10],
 }
 
 

@@ -1366,7 +1366,7 @@ def recover_grid(
         if min_side_mass > 0:
             # a cliff with almost no sample beyond it: a density vanishing at the support
             # edge like a power (unbounded log-slope), not a cell (dropped after every pass)
-            col = np.sort(u[:, i])
+            col = views[-1][0]  # the sorted marginal
             side = [min(np.searchsorted(col, q[0]), n - np.searchsorted(col, q[0])) for q in kept]
             edge = [q for q, m in zip(kept, side) if m < min_side_mass * n]
             kept = [q for q in kept if q not in edge]
