@@ -717,7 +717,7 @@ def _retest(
 
 def _test_scan(
     kept,
-    slabs,
+    scan_views,
     lo,
     hi,
     kernel,
@@ -732,11 +732,13 @@ def _test_scan(
 ):
     """Cliffs missed by the count scans, found by scanning the jump test itself (step 9).
 
-    In each segment between kept cliffs (and the support edges), the jump test of the
-    grid-aligned view is evaluated at `positions` evenly spaced points clear of the segment
+    In each segment between kept cliffs (and the support edges), the jump test of each view
+    of `scan_views` (`{view id: slabs}`: the grid-aligned view, and with ``test_scan_split``
+    its refinements) is evaluated at `positions` evenly spaced points clear of the segment
     ends, with half-widths `windows` (inf = the whole segment split at the point); its
-    smallest p-value, Bonferroni-corrected for the points and windows scanned (or multiplied
-    by `num_tests` when given: an effective number of tests), must reach `max_pvalue`. The
+    smallest p-value, Bonferroni-corrected for the points, windows and views scanned (or
+    multiplied by `num_tests` when given: an effective number of tests per view), must
+    reach `max_pvalue`. The
     most significant segment's cliff is added (its position refined on a 10x finer grid) and
     the search repeats until none passes or `cap` cliffs are kept.
     Strength is reported as the statistic over its Bonferroni critical value (> 1 = kept).
@@ -748,14 +750,16 @@ def _test_scan(
     kept = sorted(kept, key=lambda r: r[0])
     cap = min(cap, len(kept) + _TEST_SCAN_MAX_ADDED)
     num_tests = positions * len(windows) if num_tests is None else num_tests
-    seen = {}  # segment -> its best (p_adj, position, window, a, b, grid step) or None
+    num_tests *= len(scan_views)
+    marginal = scan_views[min(scan_views)]  # the grid-aligned view
+    seen = {}  # segment -> its best (p_adj, position, window, a, b, grid step, view) or None
 
     def segment_best(a, b):
         a, b = a + _SEGMENT_MARGIN, b - _SEGMENT_MARGIN
         if b - a < 4 * _SEGMENT_MARGIN:
             return None
         if pad == "mass":
-            pooled = np.sort(np.concatenate([v[(v > a) & (v < b)] for v in slabs]))
+            pooled = np.sort(np.concatenate([v[(v > a) & (v < b)] for v in marginal]))
             if pooled.size < 2:
                 return None
             first, last = np.quantile(pooled, [_MIN_SIDE, 1.0 - _MIN_SIDE])
@@ -763,12 +767,13 @@ def _test_scan(
             first, last = a + _MIN_SIDE * (b - a), b - _MIN_SIDE * (b - a)
         ts = np.linspace(first, last, positions)
         best = None
-        for w in windows:
-            pvals = scipy.stats.chi2.sf(*_ll_tests(slabs, ts, w, a, b, kernel))
-            k = int(np.argmin(pvals))
-            p_adj = min(1.0, pvals[k] * num_tests)
-            if p_adj <= max_pvalue and (best is None or p_adj < best[0]):
-                best = (p_adj, ts[k], w, a, b, ts[1] - ts[0])
+        for vid, slabs in scan_views.items():
+            for w in windows:
+                pvals = scipy.stats.chi2.sf(*_ll_tests(slabs, ts, w, a, b, kernel))
+                k = int(np.argmin(pvals))
+                p_adj = min(1.0, pvals[k] * num_tests)
+                if p_adj <= max_pvalue and (best is None or p_adj < best[0]):
+                    best = (p_adj, ts[k], w, a, b, ts[1] - ts[0], vid)
         return best
 
     while len(kept) < cap:
@@ -781,7 +786,8 @@ def _test_scan(
                 best = seen[seg]
         if best is None:
             break
-        _, t0, w, a, b, step = best
+        _, t0, w, a, b, step, vid = best
+        slabs = scan_views[vid]
         if place_window is not None and w > place_window:
             # placed by the local window: a wide window's log-quadratic misfit moves its
             # likelihood-ratio maximum away from the step
@@ -798,7 +804,7 @@ def _test_scan(
         pval = float(scipy.stats.chi2.sf(stat, df))
         half = w if np.isfinite(w) else max(t - a, b - t)
         ratio = _scale_ratio(slabs, t, half, a, b, kernel)
-        kept.append((t, float(stat / crit), ratio, _CELLS_VIEW, float(half), pval))
+        kept.append((t, float(stat / crit), ratio, vid, float(half), pval))
         kept.sort(key=lambda r: r[0])
     return kept
 
@@ -831,6 +837,9 @@ _TEST_SCAN_MAX_ADDED = 2
 _MIN_SIDE = 0.05  # smallest side of a change-point window (w = inf), fraction of the range
 _SEGMENT_MARGIN = 0.01  # standardized units kept clear of a found cliff in the segment pass
 _CELLS_VIEW = 10**6  # view id of the slabs given by the recovered cells of the other axes
+# view ids `_SPLIT_VIEW + j`: the recovered cells with those of axis `j` split further
+# (``test_scan_split``); scanned by the jump-test scan only
+_SPLIT_VIEW = 2 * 10**6
 
 
 def _dependent_axes(u: np.ndarray, max_rank_correlation: float) -> list[set]:
@@ -899,8 +908,10 @@ def _recover_axis(
     lo, hi = float(x.min()), float(x.max())
     scale_check = (scale_check_pvalue, scale_check_ratio, local_check)
     floor = 0.0 if num_cells is not None else min_strength
+    # the split views serve the jump-test scan (and the tests of the cliffs it finds there)
+    counted = {k: v for k, v in views.items() if k < _SPLIT_VIEW}
     t, strength, width, view = _scan(
-        views, lo, hi, scales=scales, marginal=marginal_scales, **scan_kw
+        counted, lo, hi, scales=scales, marginal=marginal_scales, **scan_kw
     )
     cands = _candidates(t, strength, width, min_strength=floor)
     recs = _evaluate(cands, t, strength, width, view, views, lo, hi, kernel, jump_window)
@@ -920,7 +931,7 @@ def _recover_axis(
             wide = tuple(w for w in (*scales, *extra_scales) if 4 * w <= b - a or np.isinf(w))
         if not wide or np.count_nonzero((marg > a) & (marg < b)) < 2:
             continue
-        sub = _restrict(views, a, b)
+        sub = _restrict(counted, a, b)
         ts, ss, ws, vs = _scan(sub, a, b, scales=wide, **scan_kw)
         # a stricter floor: the segments add many (position, scale) comparisons
         cs = _candidates(ts, ss, ws, min_strength=segment_min_strength)
@@ -947,7 +958,7 @@ def _recover_axis(
         cap = num_cells[i] - 1 if num_cells is not None else 10**6
         kept = _test_scan(
             kept,
-            views[_CELLS_VIEW],
+            {k: v for k, v in views.items() if k >= _CELLS_VIEW},
             lo,
             hi,
             kernel,
@@ -997,6 +1008,7 @@ def recover_grid(
     test_scan_place_window: float | None = 0.32,
     test_scan_num_tests: float | None = None,
     test_scan_pad: str = "mass",
+    test_scan_split: int = 1,
     local_check_window: float | None = 0.32,
     local_check_pvalue: float = 0.01,
     min_side_mass: float = 0.01,
@@ -1097,6 +1109,14 @@ def recover_grid(
         5 % of the segment's points (``"mass"``, version 14) or of its range (``"range"``,
         before: a long sparse tail was split beside its last few points, where the
         log-quadratic's misfit of the tail reads as a huge step).
+      test_scan_split: when > 1, the jump-test scan also runs on one more view per other
+        axis `j` with cliffs: the grid-aligned slabs with each recovered cell of axis `j`
+        cut into this many quantile parts (its p-values Bonferroni-corrected for the views
+        too). Two cliffs, one on each of two axes, that show only in the conditionals on
+        each other are otherwise never found: each axis is sliced by the other's cells,
+        which merge the two cells where the conditional step lives (tuning seed 3: both
+        cliffs at p ~ 1e-20 given the true cells, missed with the recovered ones).
+        1 = off.
       local_check_window: when set, the final jump tests (step 8) also require each cliff
         to reject smoothness at ``local_check_pvalue`` in the window of this half-width
         around it (standardized units): a jump shows in a narrow window, while the
@@ -1291,6 +1311,10 @@ def recover_grid(
         raise ValueError(f"local_check_pvalue must be in (0, 1]; got {local_check_pvalue}")
     if not 0 <= min_side_mass < 0.5:
         raise ValueError(f"min_side_mass must be in [0, 0.5); got {min_side_mass}")
+    if isinstance(test_scan_split, bool) or not isinstance(test_scan_split, (int, np.integer)):
+        raise ValueError(f"test_scan_split must be an int >= 1; got {test_scan_split!r}")
+    if test_scan_split < 1:
+        raise ValueError(f"test_scan_split must be an int >= 1; got {test_scan_split}")
     if test_scan_pad not in ("range", "mass"):
         raise ValueError(f"test_scan_pad must be 'range' or 'mass'; got {test_scan_pad!r}")
     if regrow not in ("first", "any"):
@@ -1399,12 +1423,28 @@ def recover_grid(
             [np.searchsorted(sorted(q[0] for q in r[0]), u[:, j]) for j, r in enumerate(results)],
             axis=1,
         )
+        split = {}  # axis j -> its cells, each cut into `test_scan_split` quantile parts
+        if test_scan and test_scan_split > 1:
+            for j in range(d):
+                if found[j]:
+                    split[j] = cells[:, j] * test_scan_split
+                    for c in np.unique(cells[:, j]):
+                        sel = cells[:, j] == c
+                        q = np.quantile(u[sel, j], np.linspace(0, 1, test_scan_split + 1)[1:-1])
+                        split[j][sel] += np.searchsorted(q, u[sel, j], side="right")
         for i in range(d):
-            others = np.delete(cells, [i, *sorted(skip[i])], axis=1)
-            _, lab = np.unique(others, axis=0, return_inverse=True)
-            lab = lab.reshape(-1)
-            slabs = [u[lab == b, i] for b in range(lab.max() + 1)]
-            all_views[i][_CELLS_VIEW] = [np.sort(v) for v in slabs if v.size >= 20]
+            for k in [k for k in all_views[i] if k >= _SPLIT_VIEW]:
+                del all_views[i][k]
+            variants = {_CELLS_VIEW: cells}
+            for j, col in split.items():
+                if j != i and j not in skip[i]:
+                    variants[_SPLIT_VIEW + j] = np.where(np.arange(d) == j, col[:, None], cells)
+            for vid, grid in variants.items():
+                others = np.delete(grid, [i, *sorted(skip[i])], axis=1)
+                _, lab = np.unique(others, axis=0, return_inverse=True)
+                lab = lab.reshape(-1)
+                slabs = [u[lab == b, i] for b in range(lab.max() + 1)]
+                all_views[i][vid] = [np.sort(v) for v in slabs if v.size >= 20]
         # An axis without a cliff is rescanned as in the first pass (narrow windows, no
         # segment or jump-test scans) with the grid-aligned slabs as one more view: on a
         # whole smooth axis the wide windows of those scans read a dependent density's
@@ -1415,7 +1455,7 @@ def recover_grid(
         results = [
             axis_pass(
                 i,
-                {k: v for k, v in all_views[i].items() if k < 0 or k == _CELLS_VIEW or found[k]},
+                {k: v for k, v in all_views[i].items() if k < 0 or k >= _CELLS_VIEW or found[k]},
                 rescan_kw,
             )
             if found[i]
