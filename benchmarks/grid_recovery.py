@@ -1,4 +1,4 @@
-"""recover_grid wall time: the defaults (version 15) against earlier versions, interleaved.
+"""recover_grid wall time: the defaults (version 16) against earlier versions, interleaved.
 
 Run:
     python -m benchmarks.grid_recovery --out benchmarks/results/grid_recovery_cpu.json
@@ -11,7 +11,7 @@ With `--num_samples` above 5000 the defaults' windows shrink like (n/5000)^(-1/3
 and 11 (rescans repeated only when an axis gets its first cliff; version 12 while any axis
 gains cliffs), 12 (first-pass strength limit 2; 3 in version 13) and 13 (the jump-test
 scan's padding in units of the range, no local check; version 14: in points, with the
-local check) and 14 (no side-mass limit) are timed beside the defaults everywhere.
+local check), 14 (no side-mass limit) and 15 (no split views in the jump-test scan) are timed beside the defaults everywhere.
 
 Inputs (n = 5000, float64, `num_bootstrap=0` as the experiments call it): the true latents
 of `make_synthetic(seed)` (a 4x4 grid), the same under exp(z/2) (a warped grid), a
@@ -45,10 +45,10 @@ from qdjax import data
 from qdjax.identifiability import RECOVER_GRID_VERSION, recover_grid
 
 FIXED = "fixed windows (version 9)"
-DEFAULTS = "defaults (version 15)"
+DEFAULTS = "defaults (version 16)"
 SETTINGS = {
     DEFAULTS: {},
-    **{f"version {v}": PAST_VERSIONS[v] for v in (14, 13, 12, 11, 10)},
+    **{f"version {v}": PAST_VERSIONS[v] for v in (15, 14, 13, 12, 11, 10)},
     "round 7": {**PAST_VERSIONS[10], "test_scan_place_window": None, "scale_check_ratio": None},
     "round 5": {
         **PAST_VERSIONS[10],

@@ -64,7 +64,8 @@ separates, at level 1e-3, detects it less than half the time; see the module doc
 
 # `recover_grid` options that reproduce an earlier version's defaults (each on top of the next
 # newer one), for the side-by-side tables (partial_grids, benchmarks.grid_recovery).
-PAST_VERSIONS = {14: {"min_side_mass": 0.0}}
+PAST_VERSIONS = {15: {"test_scan_split": 1}}
+PAST_VERSIONS[14] = {**PAST_VERSIONS[15], "min_side_mass": 0.0}
 PAST_VERSIONS[13] = {**PAST_VERSIONS[14], "test_scan_pad": "range", "local_check_window": None}
 PAST_VERSIONS[12] = {**PAST_VERSIONS[13], "first_pass_min_strength": 2.0}
 PAST_VERSIONS[11] = {**PAST_VERSIONS[12], "regrow": "first"}

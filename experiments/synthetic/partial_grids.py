@@ -59,6 +59,7 @@ MIXED = (
 )
 VARIANTS = {
     "defaults": {},
+    "version 15 (no split views)": PAST_VERSIONS[15],
     "version 14 (no side-mass limit)": PAST_VERSIONS[14],
     "version 13 (range padding, no local check)": PAST_VERSIONS[13],
     "strength 3 in every pass (version 13)": {**PAST_VERSIONS[13], "min_strength": 3.0},

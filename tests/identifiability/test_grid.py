@@ -647,3 +647,30 @@ def test_grown_windows_read_dependent_real_columns_as_cliffs():
     old = recover_grid(x, num_bootstrap=0, grow_windows=True, **v13)
     assert sum(t.size > 0 for t in old.thresholds) == 5
     assert all(t.size == 0 for t in recover_grid(x, num_bootstrap=0).thresholds)
+
+
+def test_split_views_find_cliffs_that_show_only_against_each_other():
+    """Tuning seed 3 of the synthetic generator: the cliff of axis 0 at -1.17 steps up in
+    the third cell of axis 1 and down in the fourth, and the cliff of axis 1 at 1.23 steps
+    up in the second cell of axis 0 and down in the third. Each axis is sliced by the
+    other's recovered cells, which merge exactly those two cells while the other cliff is
+    missing, so neither is found (p ~ 1e-20 each given the true cells); cutting every
+    recovered cell of the other axis at its median (``test_scan_split=2``) shows both."""
+    z, cells, density = _grid_sample(3)
+    sd = z.std(0)
+    missing = [(0, density.edges[0][2]), (1, density.edges[1][3])]
+    plain = recover_grid(z, num_bootstrap=0, test_scan_split=1)
+    split = recover_grid(z, num_bootstrap=0, test_scan_split=2)
+    for axis, t in missing:
+        assert np.min(np.abs(plain.thresholds[axis] - t)) > 0.2 * sd[axis]
+        assert np.min(np.abs(split.thresholds[axis] - t)) < 0.02 * sd[axis]
+    assert split.num_cells == (4, 4)
+    assert metrics.quantized_cell_accuracy(split.cells(z), cells).accuracy >= 0.99
+    assert metrics.quantized_cell_accuracy(plain.cells(z), cells).accuracy < 0.7
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, True])
+def test_bad_test_scan_split_one_line(bad):
+    with pytest.raises(ValueError, match="test_scan_split") as e:
+        recover_grid(np.random.default_rng(0).random((500, 2)), test_scan_split=bad)
+    assert "\n" not in str(e.value)
