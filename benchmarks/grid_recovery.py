@@ -11,7 +11,8 @@ With `--num_samples` above 5000 the defaults' windows shrink like (n/5000)^(-1/3
 and 11 (rescans repeated only when an axis gets its first cliff; version 12 while any axis
 gains cliffs), 12 (first-pass strength limit 2; 3 in version 13) and 13 (the jump-test
 scan's padding in units of the range, no local check; version 14: in points, with the
-local check), 14 (no side-mass limit) and 15 (no split views in the jump-test scan) are timed beside the defaults everywhere.
+local check), 14 (no side-mass limit) and 15 (no split views in the jump-test scan) are
+timed beside the defaults everywhere.
 
 Inputs (n = 5000, float64, `num_bootstrap=0` as the experiments call it): the true latents
 of `make_synthetic(seed)` (a 4x4 grid), the same under exp(z/2) (a warped grid), a
