@@ -612,7 +612,10 @@ def test_rescans_repeat_while_an_axis_gains_cliffs():
     ds = data.make_synthetic(1, 5000, cells_per_dim=6)
     z = ds.z.astype(np.float64)
     true = np.asarray(ds.density.edges[0])[1]  # the outermost interior cliff of axis 0
-    old = recover_grid(z, num_bootstrap=0, regrow="first", first_pass_min_strength=2.0)
+    # version 11's options (version 16's split views alone also find it)
+    old = recover_grid(
+        z, num_bootstrap=0, regrow="first", first_pass_min_strength=2.0, test_scan_split=1
+    )
     new = recover_grid(z, num_bootstrap=0)
     assert np.min(np.abs(old.thresholds[0] - true)) > 0.1 * z[:, 0].std()
     assert np.min(np.abs(new.thresholds[0] - true)) < 0.02 * z[:, 0].std()
@@ -643,7 +646,12 @@ def test_grown_windows_read_dependent_real_columns_as_cliffs():
     x = sklearn_datasets.load_breast_cancer().data[:, :8]
     wide = recover_grid(x, num_bootstrap=0, grow_windows=True)
     assert sum(t.size > 0 for t in wide.thresholds) == 6
-    v13 = {"test_scan_pad": "range", "local_check_window": None, "min_side_mass": 0.0}
+    v13 = {
+        "test_scan_pad": "range",
+        "local_check_window": None,
+        "min_side_mass": 0.0,
+        "test_scan_split": 1,
+    }
     old = recover_grid(x, num_bootstrap=0, grow_windows=True, **v13)
     assert sum(t.size > 0 for t in old.thresholds) == 5
     assert all(t.size == 0 for t in recover_grid(x, num_bootstrap=0).thresholds)
