@@ -850,6 +850,23 @@ _CELLS_VIEW = 10**6  # view id of the slabs given by the recovered cells of the 
 _SPLIT_VIEW = 2 * 10**6
 
 
+def _cells_of(results, u: np.ndarray) -> np.ndarray:
+    """`[n, d]` cell of each row on the grid of the axes' kept cliffs (`results[j][0]`)."""
+    return np.stack(
+        [np.searchsorted(sorted(q[0] for q in r[0]), u[:, j]) for j, r in enumerate(results)],
+        axis=1,
+    )
+
+
+def _cell_slabs(u: np.ndarray, i: int, grid: np.ndarray, skip) -> list[np.ndarray]:
+    """Sorted values of axis `i` per cell of the other axes' labels `grid` (not `skip`),
+    cells with fewer than 20 rows left out."""
+    others = np.delete(grid, [i, *sorted(skip)], axis=1)
+    _, lab = np.unique(others, axis=0, return_inverse=True)
+    lab = lab.reshape(-1)
+    return [np.sort(v) for v in (u[lab == b, i] for b in range(lab.max() + 1)) if v.size >= 20]
+
+
 def _dependent_axes(u: np.ndarray, max_rank_correlation: float) -> list[set]:
     """Per axis, the other axes whose |Spearman correlation| with it exceeds the bound."""
     d = u.shape[1]
@@ -916,10 +933,8 @@ def _recover_axis(
     lo, hi = float(x.min()), float(x.max())
     scale_check = (scale_check_pvalue, scale_check_ratio, local_check)
     floor = 0.0 if num_cells is not None else min_strength
-    # the split views serve the jump-test scan (and the tests of the cliffs it finds there)
-    counted = {k: v for k, v in views.items() if k < _SPLIT_VIEW}
     t, strength, width, view = _scan(
-        counted, lo, hi, scales=scales, marginal=marginal_scales, **scan_kw
+        views, lo, hi, scales=scales, marginal=marginal_scales, **scan_kw
     )
     cands = _candidates(t, strength, width, min_strength=floor)
     recs = _evaluate(cands, t, strength, width, view, views, lo, hi, kernel, jump_window)
@@ -939,7 +954,7 @@ def _recover_axis(
             wide = tuple(w for w in (*scales, *extra_scales) if 4 * w <= b - a or np.isinf(w))
         if not wide or np.count_nonzero((marg > a) & (marg < b)) < 2:
             continue
-        sub = _restrict(counted, a, b)
+        sub = _restrict(views, a, b)
         ts, ss, ws, vs = _scan(sub, a, b, scales=wide, **scan_kw)
         # a stricter floor: the segments add many (position, scale) comparisons
         cs = _candidates(ts, ss, ws, min_strength=segment_min_strength)
@@ -966,7 +981,7 @@ def _recover_axis(
         cap = num_cells[i] - 1 if num_cells is not None else 10**6
         kept = _test_scan(
             kept,
-            {k: v for k, v in views.items() if k >= _CELLS_VIEW},
+            {_CELLS_VIEW: views[_CELLS_VIEW]},
             lo,
             hi,
             kernel,
@@ -1390,14 +1405,21 @@ def recover_grid(
 
     def axis_pass(i, views, kw):
         kept, rejected, is_failed, lo, hi = _recover_axis(views, u[:, i], i, **kw)
+        kept, dropped = edge_filter(i, kept, views)
+        return kept, rejected, is_failed or (num_cells is not None and dropped), lo, hi
+
+    def edge_filter(i, kept, views):
+        """Drops a rounded axis's rounding-edge steps and cliffs with too little mass beyond."""
+        dropped = False
         if resolution[i] > 0 and distinct[i] > _DISCRETE_VALUES:
             # a rounded continuous axis: its outermost rounding cells hold only the part of
             # the support they overlap, a step one resolution from each edge, not a cliff
             # (dropped after every pass, so it cannot open the rescans either)
             r = resolution[i] / std[i]
+            lo, hi = views[-1][0][0], views[-1][0][-1]
             edge = [q for q in kept if q[0] - lo < r or hi - q[0] < r]
             kept = [q for q in kept if q not in edge]
-            is_failed = is_failed or (num_cells is not None and bool(edge))
+            dropped = dropped or bool(edge)
         if min_side_mass > 0:
             # a cliff with almost no sample beyond it: a density vanishing at the support
             # edge like a power (unbounded log-slope), not a cell (dropped after every pass)
@@ -1405,8 +1427,8 @@ def recover_grid(
             side = [min(np.searchsorted(col, q[0]), n - np.searchsorted(col, q[0])) for q in kept]
             edge = [q for q, m in zip(kept, side) if m < min_side_mass * n]
             kept = [q for q in kept if q not in edge]
-            is_failed = is_failed or (num_cells is not None and bool(edge))
-        return kept, rejected, is_failed, lo, hi
+            dropped = dropped or bool(edge)
+        return kept, dropped
 
     first_kw = {**axis_kw, "min_strength": first_pass_min_strength}
     results = [axis_pass(i, all_views[i], first_kw) for i in range(d)]
@@ -1420,62 +1442,130 @@ def recover_grid(
         "test_scan_num_tests": test_scan_num_tests,
         "test_scan_pad": test_scan_pad,
     }
-    iteration, grown = 0, False
-    # repeated while axes gain cliffs (``regrow``), at most d more times
-    while iteration < num_iterations or (grown and iteration < num_iterations + d):
-        # Condition on the recovered cells of the other axes: slabs that follow the grid
-        # show each conditional cliff at full contrast (quantile slabs mix cells).
-        iteration += 1
-        counts = [len(r[0]) for r in results]
-        found = [c > 0 for c in counts]
-        if not any(found) or (not rescan_partial and not all(found)):
-            break
-        cells = np.stack(
-            [np.searchsorted(sorted(q[0] for q in r[0]), u[:, j]) for j, r in enumerate(results)],
-            axis=1,
-        )
-        split = {}  # axis j -> its cells, each cut into `test_scan_split` quantile parts
-        if test_scan and test_scan_split > 1:
-            for j in range(d):
-                if found[j]:
-                    split[j] = cells[:, j] * test_scan_split
-                    for c in np.unique(cells[:, j]):
-                        sel = cells[:, j] == c
-                        q = np.quantile(u[sel, j], np.linspace(0, 1, test_scan_split + 1)[1:-1])
-                        split[j][sel] += np.searchsorted(q, u[sel, j], side="right")
+
+    def rescans(results, least):
+        """The rescans: at least `least` passes, repeated while axes gain cliffs (``regrow``)
+        at most `d` more times; returns the results and the number of passes."""
+        iteration, grown = 0, False
+        while iteration < least or (grown and iteration < least + d):
+            # Condition on the recovered cells of the other axes: slabs that follow the grid
+            # show each conditional cliff at full contrast (quantile slabs mix cells).
+            iteration += 1
+            counts = [len(r[0]) for r in results]
+            found = [c > 0 for c in counts]
+            if not any(found) or (not rescan_partial and not all(found)):
+                break
+            cells = _cells_of(results, u)
+            for i in range(d):
+                all_views[i][_CELLS_VIEW] = _cell_slabs(u, i, cells, skip[i])
+            # An axis without a cliff is rescanned as in the first pass (narrow windows, no
+            # segment or jump-test scans) with the grid-aligned slabs as one more view: on a
+            # whole smooth axis the wide windows of those scans read a dependent density's
+            # smooth shoulders as cliffs (e.g. 0.8 x a grid axis + 0.6 x noise).
+            # The full rescans slice by grid axes only: the quantile slabs of an axis without a
+            # cliff (perhaps smooth and dependent on this one, e.g. a banana) have conditional
+            # shapes that the shared-shape jump test misfits in the segment scans' wide windows.
+            results = [
+                axis_pass(
+                    i,
+                    {
+                        k: v
+                        for k, v in all_views[i].items()
+                        if k < 0 or k == _CELLS_VIEW or (k < d and found[k])
+                    },
+                    rescan_kw,
+                )
+                if found[i]
+                else axis_pass(
+                    i, {k: v for k, v in all_views[i].items() if k < _SPLIT_VIEW}, axis_kw
+                )
+                for i in range(d)
+            ]
+            # "any": some axis has more cliffs than in the cells just used; "first": some axis
+            # has its first cliff
+            grown = any(
+                len(r[0]) > c and (regrow == "any" or c == 0) for r, c in zip(results, counts)
+            )
+        return results, iteration
+
+    def split_stage(results):
+        """The jump-test scan on the split views (each other grid axis's recovered cells cut
+        into `test_scan_split` quantile parts) from the kept cliffs, then the final jump
+        tests again (module docstring, step 9); returns the results and whether any axis
+        gained a cliff."""
+        grown = False
+        cells = _cells_of(results, u)
+        split = {}
+        for j in range(d):
+            if results[j][0]:
+                split[j] = cells[:, j] * test_scan_split
+                for c in np.unique(cells[:, j]):
+                    sel = cells[:, j] == c
+                    q = np.quantile(u[sel, j], np.linspace(0, 1, test_scan_split + 1)[1:-1])
+                    split[j][sel] += np.searchsorted(q, u[sel, j], side="right")
         for i in range(d):
-            for k in [k for k in all_views[i] if k >= _SPLIT_VIEW]:
-                del all_views[i][k]
-            variants = {_CELLS_VIEW: cells}
+            kept, rejected, is_failed, lo, hi = results[i]
+            if not kept:
+                continue
+            scan_views = {}
             for j, col in split.items():
                 if j != i and j not in skip[i]:
-                    variants[_SPLIT_VIEW + j] = np.where(np.arange(d) == j, col[:, None], cells)
-            for vid, grid in variants.items():
-                others = np.delete(grid, [i, *sorted(skip[i])], axis=1)
-                _, lab = np.unique(others, axis=0, return_inverse=True)
-                lab = lab.reshape(-1)
-                slabs = [u[lab == b, i] for b in range(lab.max() + 1)]
-                all_views[i][vid] = [np.sort(v) for v in slabs if v.size >= 20]
-        # An axis without a cliff is rescanned as in the first pass (narrow windows, no
-        # segment or jump-test scans) with the grid-aligned slabs as one more view: on a
-        # whole smooth axis the wide windows of those scans read a dependent density's
-        # smooth shoulders as cliffs (e.g. 0.8 x a grid axis + 0.6 x noise).
-        # The full rescans slice by grid axes only: the quantile slabs of an axis without a
-        # cliff (perhaps smooth and dependent on this one, e.g. a banana) have conditional
-        # shapes that the shared-shape jump test misfits in the segment scans' wide windows.
-        results = [
-            axis_pass(
-                i,
-                {k: v for k, v in all_views[i].items() if k < 0 or k >= _CELLS_VIEW or found[k]},
-                rescan_kw,
+                    grid = cells.copy()
+                    grid[:, j] = col
+                    scan_views[_SPLIT_VIEW + j] = _cell_slabs(u, i, grid, skip[i])
+            if not scan_views:
+                continue
+            all_views[i].update(scan_views)
+            cap = ks[i] - 1 if num_cells is not None else 10**6
+            new = _test_scan(
+                kept,
+                scan_views,
+                lo,
+                hi,
+                axis_kw["kernel"],
+                max_smooth_pvalue,
+                cap=cap,
+                windows=test_scan_windows,
+                place_window=test_scan_place_window,
+                num_tests=test_scan_num_tests,
+                pad=test_scan_pad,
             )
-            if found[i]
-            else axis_pass(i, all_views[i], axis_kw)
-            for i in range(d)
-        ]
-        # "any": some axis has more cliffs than in the cells just used; "first": some axis
-        # has its first cliff
-        grown = any(len(r[0]) > c and (regrow == "any" or c == 0) for r, c in zip(results, counts))
+            if len(new) == len(kept):
+                continue
+            if num_cells is None:
+                new = _retest(
+                    new,
+                    all_views[i],
+                    lo,
+                    hi,
+                    axis_kw["kernel"],
+                    axis_kw["jump_window"],
+                    max_smooth_pvalue,
+                    scale_check_pvalue,
+                    scale_check_ratio,
+                    local_check,
+                )
+            new, dropped = edge_filter(i, sorted(new, key=lambda r: r[0]), all_views[i])
+            if num_cells is not None:
+                is_failed = (
+                    dropped
+                    or len(new) < ks[i] - 1
+                    or any(r[1] <= min_strength or r[5] > max_smooth_pvalue for r in new)
+                )
+            grown = grown or len(new) > len(kept)
+            results[i] = (new, rejected, is_failed, lo, hi)
+        return results, grown
+
+    results, passes = rescans(results, num_iterations)
+    if test_scan and test_scan_split > 1 and passes > 0:
+        # Once the rescans stop, the split views; when they add a cliff the rescans resume
+        # on the new cells (a cliff that showed only against the added one then shows at
+        # full contrast), at most d times.
+        for _ in range(d):
+            results, grown = split_stage(results)
+            if not grown:
+                break
+            results, _ = rescans(results, 1)
     for i in range(d):
         kept, rejected, is_failed, lo, hi = results[i]
         views = all_views[i]
