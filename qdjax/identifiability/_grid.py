@@ -96,11 +96,15 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
    the scanned positions keep 5 % of the segment's *points* on either side
    (``test_scan_pad="mass"``; before, 5 % of its range: a long sparse tail was split beside
    its last few points, where the log-quadratic's misfit of the tail reads as a huge step).
-   Since version 16 (``test_scan_split``) the scan also runs on one more view per other
-   grid axis `j`, the grid-aligned slabs with every recovered cell of `j` cut at its median
-   (p-values corrected for the views too): a cliff of axis `i` that shows only between two
-   cells of `j` whose separating cliff is itself visible only in conditionals on `i`'s
-   missing cliff is found from the half-cells, and the other then follows.
+10. **Split views** (``test_scan_split``, version 16). Once the rescans stop growing, the
+   jump-test scan runs once more per axis `i` on one more view per other grid axis `j`:
+   the grid-aligned slabs with every recovered cell of `j` cut at its median (p-values
+   corrected for these views too), then step 8 again; if some axis gained a cliff the
+   rescans resume on the new cells, and this repeats at most `d` times. Two cliffs, one on
+   each of two axes, that show only in the conditionals on each other are otherwise never
+   found: each axis is sliced by the other's recovered cells, which merge the two cells
+   its conditional step lives in. Cutting those cells shows one of them, and the other
+   then shows at full contrast in the next rescan.
 
 When `num_cells` is given the `num_cells - 1` strongest candidates of each axis are kept
 (``holds`` then also requires them to pass the floor and the scale test); otherwise every
@@ -150,9 +154,10 @@ __all__ = ["RECOVER_GRID_VERSION", "GridRecovery", "plot_grid", "recover_grid"]
 # 15: a cliff needs 1 % of the sample on either side (``min_side_mass``): densities vanishing
 #     at a support edge like a power (chi2(3), gamma(2), Weibull(1.5)) got cliffs within the
 #     outermost 0.7 % of their rows (round 19).
-# 16: the jump-test scan also runs on the grid-aligned views with one other axis's cells cut
-#     at their medians (``test_scan_split=2``): two cliffs that show only against each other
-#     were never found (round 20).
+# 16: once the rescans stop, the jump-test scan also runs on the grid-aligned views with one
+#     other axis's cells cut at their medians (``test_scan_split=2``), and the rescans
+#     resume if it adds a cliff: two cliffs that show only against each other were never
+#     found (round 20). Identical to 15 whenever that scan adds nothing.
 RECOVER_GRID_VERSION = 16
 
 
@@ -741,8 +746,8 @@ def _test_scan(
     """Cliffs missed by the count scans, found by scanning the jump test itself (step 9).
 
     In each segment between kept cliffs (and the support edges), the jump test of each view
-    of `scan_views` (`{view id: slabs}`: the grid-aligned view, and with ``test_scan_split``
-    its refinements) is evaluated at `positions` evenly spaced points clear of the segment
+    of `scan_views` (`{view id: slabs}`: the grid-aligned view in the rescans, the split
+    views of ``test_scan_split`` after them) is evaluated at `positions` evenly spaced points clear of the segment
     ends, with half-widths `windows` (inf = the whole segment split at the point); its
     smallest p-value, Bonferroni-corrected for the points, windows and views scanned (or
     multiplied by `num_tests` when given: an effective number of tests per view), must
@@ -846,7 +851,7 @@ _MIN_SIDE = 0.05  # smallest side of a change-point window (w = inf), fraction o
 _SEGMENT_MARGIN = 0.01  # standardized units kept clear of a found cliff in the segment pass
 _CELLS_VIEW = 10**6  # view id of the slabs given by the recovered cells of the other axes
 # view ids `_SPLIT_VIEW + j`: the recovered cells with those of axis `j` split further
-# (``test_scan_split``); scanned by the jump-test scan only
+# (``test_scan_split``); scanned by the jump-test scan after the rescans only
 _SPLIT_VIEW = 2 * 10**6
 
 
@@ -1132,17 +1137,22 @@ def recover_grid(
         5 % of the segment's points (``"mass"``, version 14) or of its range (``"range"``,
         before: a long sparse tail was split beside its last few points, where the
         log-quadratic's misfit of the tail reads as a huge step).
-      test_scan_split: when > 1, the jump-test scan also runs on one more view per other
-        axis `j` with cliffs: the grid-aligned slabs with each recovered cell of axis `j`
-        cut into this many quantile parts (its p-values Bonferroni-corrected for the views
-        too). Two cliffs, one on each of two axes, that show only in the conditionals on
-        each other are otherwise never found: each axis is sliced by the other's cells,
-        which merge the two cells where the conditional step lives (tuning seed 3: both
-        cliffs at p ~ 1e-20 given the true cells, missed with the recovered ones).
-        1 = off (version 15 and before). Round 20 (version 16) selected 2 over 3 and off on
-        tuning seeds 0-13: 58 (seed, condition) pairs at target on every noise-floor seed
-        vs 54, with the same false cliffs on the smooth densities and the planted-cliff
-        columns (experiments/synthetic/results/grid_recovery.tuning_r20.md).
+      test_scan_split: when > 1, once the rescans stop the jump-test scan runs again on
+        one more view per other axis `j` with cliffs: the grid-aligned slabs with each
+        recovered cell of axis `j` cut into this many quantile parts (p-values
+        Bonferroni-corrected for these views too); the rescans resume when it adds a cliff
+        (module docstring, step 10). Two cliffs, one on each of two axes, that show only
+        in the conditionals on each other are otherwise never found: each axis is sliced
+        by the other's cells, which merge the two cells where the conditional step lives
+        (tuning seed 3: both cliffs at p ~ 1e-20 given the true cells, missed with the
+        recovered ones). 1 = off (version 15 and before). Round 20 selected 2 over 3 and
+        off on tuning seeds 0-13 (58 (seed, condition) pairs at target on every noise-floor
+        seed vs 54, the same false cliffs on the smooth densities and the planted-cliff
+        columns) but, run inside every rescan, it lost a 5-D grid of the standing check;
+        run once the rescans stop (round 20b, version 16) it keeps the 58 pairs and the
+        standing check is identical to version 15
+        (experiments/synthetic/results/grid_recovery.tuning_r20*.md,
+        partial_grids.tuning_r20*.md).
       local_check_window: when set, the final jump tests (step 8) also require each cliff
         to reject smoothness at ``local_check_pvalue`` in the window of this half-width
         around it (standardized units): a jump shows in a narrow window, while the
@@ -1491,7 +1501,7 @@ def recover_grid(
     def split_stage(results):
         """The jump-test scan on the split views (each other grid axis's recovered cells cut
         into `test_scan_split` quantile parts) from the kept cliffs, then the final jump
-        tests again (module docstring, step 9); returns the results and whether any axis
+        tests again (module docstring, step 10); returns the results and whether any axis
         gained a cliff."""
         grown = False
         cells = _cells_of(results, u)
