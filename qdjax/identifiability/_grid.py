@@ -747,13 +747,13 @@ def _test_scan(
 
     In each segment between kept cliffs (and the support edges), the jump test of each view
     of `scan_views` (`{view id: slabs}`: the grid-aligned view in the rescans, the split
-    views of ``test_scan_split`` after them) is evaluated at `positions` evenly spaced points clear of the segment
-    ends, with half-widths `windows` (inf = the whole segment split at the point); its
-    smallest p-value, Bonferroni-corrected for the points, windows and views scanned (or
-    multiplied by `num_tests` when given: an effective number of tests per view), must
-    reach `max_pvalue`. The
-    most significant segment's cliff is added (its position refined on a 10x finer grid) and
-    the search repeats until none passes or `cap` cliffs are kept.
+    views of ``test_scan_split`` after them) is evaluated at `positions` evenly spaced
+    points clear of the segment ends, with half-widths `windows` (inf = the whole segment
+    split at the point); its smallest p-value, Bonferroni-corrected for the points, windows
+    and views scanned (or multiplied by `num_tests` when given: an effective number of
+    tests per view), must reach `max_pvalue`. The most significant segment's cliff is added
+    (its position refined on a 10x finer grid) and the search repeats until none passes or
+    `cap` cliffs are kept.
     Strength is reported as the statistic over its Bonferroni critical value (> 1 = kept).
     `pad`: the points are kept `_MIN_SIDE` of the segment clear of its ends in units of the
     range (``"range"``) or of the segment's points pooled over the slabs (``"mass"``: each
