@@ -104,7 +104,8 @@ Per axis `i` (all in units of `z_i` standardized by its sample std):
    each of two axes, that show only in the conditionals on each other are otherwise never
    found: each axis is sliced by the other's recovered cells, which merge the two cells
    its conditional step lives in. Cutting those cells shows one of them, and the other
-   then shows at full contrast in the next rescan.
+   then shows at full contrast in the next rescan. Only on samples of at most 3 axes
+   (``_SPLIT_MAX_AXES``: its cost grows with the joint cells, 3.7x on a 5-D grid).
 
 When `num_cells` is given the `num_cells - 1` strongest candidates of each axis are kept
 (``holds`` then also requires them to pass the floor and the scale test); otherwise every
@@ -157,7 +158,8 @@ __all__ = ["RECOVER_GRID_VERSION", "GridRecovery", "plot_grid", "recover_grid"]
 # 16: once the rescans stop, the jump-test scan also runs on the grid-aligned views with one
 #     other axis's cells cut at their medians (``test_scan_split=2``), and the rescans
 #     resume if it adds a cliff: two cliffs that show only against each other were never
-#     found (round 20). Identical to 15 whenever that scan adds nothing.
+#     found (round 20). Identical to 15 whenever that scan adds nothing, and on samples of
+#     more than 3 axes (skipped there for its cost).
 RECOVER_GRID_VERSION = 16
 
 
@@ -853,6 +855,10 @@ _CELLS_VIEW = 10**6  # view id of the slabs given by the recovered cells of the 
 # view ids `_SPLIT_VIEW + j`: the recovered cells with those of axis `j` split further
 # (``test_scan_split``); scanned by the jump-test scan after the rescans only
 _SPLIT_VIEW = 2 * 10**6
+# The split stage runs on samples of at most this many axes: in 5-D each axis gets 4 split
+# views of up to 162 slabs, which made recover_grid 3.7x slower on a 5-D 3-cell grid (81 vs
+# 22 s) and 1.3x on 8 real columns, and no grid of more than 3 axes was tuned with it.
+_SPLIT_MAX_AXES = 3
 
 
 def _cells_of(results, u: np.ndarray) -> np.ndarray:
@@ -1150,7 +1156,8 @@ def recover_grid(
         seed vs 54, the same false cliffs on the smooth densities and the planted-cliff
         columns) but, run inside every rescan, it lost a 5-D grid of the standing check;
         run once the rescans stop (round 20b, version 16) it keeps the 58 pairs and the
-        standing check is identical to version 15
+        standing check is identical to version 15. Skipped on samples of more than 3 axes
+        (cost: 81 vs 22 s on a 5-D 3-cell grid)
         (experiments/synthetic/results/grid_recovery.tuning_r20*.md,
         partial_grids.tuning_r20*.md).
       local_check_window: when set, the final jump tests (step 8) also require each cliff
@@ -1567,7 +1574,7 @@ def recover_grid(
         return results, grown
 
     results, passes = rescans(results, num_iterations)
-    if test_scan and test_scan_split > 1 and passes > 0:
+    if test_scan and test_scan_split > 1 and passes > 0 and d <= _SPLIT_MAX_AXES:
         # Once the rescans stop, the split views; when they add a cliff the rescans resume
         # on the new cells (a cliff that showed only against the added one then shows at
         # full contrast), at most d times.
